@@ -1,0 +1,1 @@
+"""fraudops ML package."""

@@ -1,0 +1,190 @@
+"""Project settings: read and validated once, then passed down.
+
+Sources, lowest to highest precedence:
+1. defaults in ``ml/settings.yaml`` (shipped with the package, so a wheel on Databricks has them),
+2. an optional project file (``fraudops.yaml`` in the working directory, or ``FRAUDOPS_SETTINGS_FILE``),
+3. environment variables ``FRAUDOPS__<SECTION>__<KEY>`` (e.g. ``FRAUDOPS__MLFLOW__TRACKING_URI``).
+
+Nothing happens at import time: call :func:`load_settings`.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULTS_FILE = Path(__file__).with_name("settings.yaml")
+PROJECT_FILE = "fraudops.yaml"
+
+# YAML data for the settings being built (see load_settings); a context variable, not a global.
+_FILE_DATA: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("_FILE_DATA", default={})
+
+
+class _YamlFilesSource(PydanticBaseSettingsSource):
+    """The merged YAML settings files, as the lowest-precedence source."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return _FILE_DATA.get()
+
+
+FEATURES: tuple[str, ...] = (
+    "tx_amount",
+    "tx_during_weekend",
+    "tx_during_night",
+    "customer_id_nb_tx_1day_window",
+    "customer_id_avg_amount_1day_window",
+    "customer_id_nb_tx_7day_window",
+    "customer_id_avg_amount_7day_window",
+    "customer_id_nb_tx_30day_window",
+    "customer_id_avg_amount_30day_window",
+    "terminal_id_nb_tx_1day_window",
+    "terminal_id_risk_1day_window",
+    "terminal_id_nb_tx_7day_window",
+    "terminal_id_risk_7day_window",
+    "terminal_id_nb_tx_30day_window",
+    "terminal_id_risk_30day_window",
+)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DbtSettings(_Section):
+    project_dir: Path = Path(".")
+    profiles_dir: Path = Path(".")
+    target: str = "local"
+
+
+class SimulationSettings(_Section):
+    customers: int = Field(5000, gt=0)
+    terminals: int = Field(10000, gt=0)
+    days: int = Field(183, gt=0)
+    start: dt.date = dt.date(2018, 4, 1)
+    seed: int = 0
+    radius: float = Field(5.0, gt=0)
+    label_delay_days: int = Field(7, ge=0)
+
+
+class LandingSettings(_Section):
+    root: str = "data/landing"
+
+
+class MlflowSettings(_Section):
+    tracking_uri: str = "sqlite:///mlruns/mlflow.db"
+    registry_uri: str | None = None
+    experiment: str = "fraudops"
+    artifact_location: str | None = "mlruns/artifacts"
+
+
+class ModelSettings(_Section):
+    name: str = "fraud_detector"
+    features: list[str] = Field(default_factory=lambda: list(FEATURES))
+    label: str = "tx_fraud"
+    feature_table: str = "gold.transaction_features"
+    alert_threshold: float = Field(0.5, ge=0, le=1)
+    top_k_cards: int = Field(100, gt=0)
+
+
+class TrainingSettings(_Section):
+    train_days: int = Field(7, gt=0)
+    delay_days: int = Field(7, ge=0)
+    test_days: int = Field(7, gt=0)
+    # Last day whose labels may be used; default: last mature day of the feature table.
+    test_end: dt.date | None = None
+    candidates: list[str] = Field(default_factory=lambda: ["logistic_regression", "hist_gradient_boosting"])
+    random_state: int = 0
+
+
+class ValidationSettings(_Section):
+    min_average_precision: float = 0.5
+    min_roc_auc: float = 0.8
+    min_card_precision_at_100: float = 0.15
+    # A challenger may be at most this much worse than the champion (absolute).
+    max_regression: float = 0.02
+
+
+class ScoringSettings(_Section):
+    predictions_table: str = "scoring.predictions"
+    feature_reference_table: str = "scoring.feature_reference"
+
+
+class Settings(BaseSettings):
+    """All of fraudops' configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FRAUDOPS__", env_nested_delimiter="__", extra="forbid"
+    )
+
+    dbt: DbtSettings = DbtSettings()
+    simulation: SimulationSettings = SimulationSettings()
+    landing: LandingSettings = LandingSettings()
+    mlflow: MlflowSettings = MlflowSettings()
+    model: ModelSettings = ModelSettings()
+    training: TrainingSettings = TrainingSettings()
+    validation: ValidationSettings = ValidationSettings()
+    scoring: ScoringSettings = ScoringSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Precedence: explicit overrides > environment variables > YAML files > defaults.
+        return init_settings, env_settings, _YamlFilesSource(settings_cls)
+
+    @model_validator(mode="after")
+    def _features_known(self) -> "Settings":
+        if not self.model.features:
+            raise ValueError("model.features must list at least one feature column")
+        return self
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: settings file must be a mapping")
+    return data
+
+
+def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
+    """Load settings from the shipped defaults, an optional project file, env vars and overrides.
+
+    ``overrides`` are nested dicts per section (``training={"train_days": 14}``) and win over
+    everything else; the CLI uses them for its options.
+    """
+    data = _read_yaml(DEFAULTS_FILE)
+    project_file = Path(path) if path else Path(os.environ.get("FRAUDOPS_SETTINGS_FILE", PROJECT_FILE))
+    if project_file.is_file():
+        data = _deep_merge(data, _read_yaml(project_file))
+    elif path:
+        raise FileNotFoundError(f"settings file not found: {project_file}")
+    token = _FILE_DATA.set(data)
+    try:
+        return Settings(**overrides)
+    finally:
+        _FILE_DATA.reset(token)
