@@ -1,0 +1,64 @@
+# fraudops — one entry point. `make run` runs the main job end to end on the embedded default
+# (DuckDB + local MLflow); `make test` runs everything CI runs. Both create .venv on first use.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+# Small dataset for CI's dbt build (the full default is ~1.75M transactions).
+CI_SIM := --customers 300 --terminals 600 --days 60
+export FRAUDOPS_TARGET ?= local
+
+.PHONY: help venv run test lint sqlfluff pytest dbt-ci docs docs-serve bench clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock -e '.[dev,spark,databricks]'
+	touch $(STAMP)
+
+venv: $(STAMP) ## create .venv with everything pinned in requirements.lock
+
+run: $(STAMP) ## simulate -> dbt build -> train -> validate -> promote -> score -> monitoring, with a summary
+	$(BIN)/ml run
+
+test: $(STAMP) ## lint SQL, dbt build on a small simulated dataset, pytest (what CI runs)
+	$(MAKE) lint
+	$(MAKE) dbt-ci
+	$(MAKE) pytest
+
+lint: $(STAMP) sqlfluff ## sqlfluff (databricks dialect) + ruff
+	$(BIN)/ruff check ml tests bench
+
+sqlfluff: $(STAMP)
+	$(BIN)/sqlfluff lint models tests/dbt macros
+
+dbt-ci: $(STAMP) ## dbt build of every model and test over a small simulated dataset in a scratch dir
+	@rm -rf .ci-work && mkdir -p .ci-work
+	FRAUDOPS_LANDING_ROOT=$(CURDIR)/.ci-work/landing $(BIN)/ml simulate $(CI_SIM) --landing-root $(CURDIR)/.ci-work/landing
+	FRAUDOPS_LANDING_ROOT=$(CURDIR)/.ci-work/landing FRAUDOPS_DUCKDB_PATH=$(CURDIR)/.ci-work/ci.duckdb \
+	  $(BIN)/dbt build --target-path .ci-work/target --log-path .ci-work/logs --exclude 'source:scoring+'
+
+pytest: $(STAMP)
+	$(BIN)/pytest -n 2 --durations=15
+
+docs: $(STAMP) ## dbt docs generate (lineage) for the local warehouse
+	$(BIN)/dbt docs generate
+
+docs-serve: docs ## serve the dbt docs site with lineage on http://localhost:8080
+	$(BIN)/dbt docs serve --port 8080
+
+bench: $(STAMP) ## benchmarks on the default simulated dataset (minutes)
+	$(BIN)/python bench/bench_simulator.py
+	$(BIN)/python bench/bench_foundation.py
+	$(BIN)/python bench/bench_model.py
+	$(BIN)/python bench/bench_score.py
+
+clean: ## remove generated data (landing, warehouse, MLflow, dbt target); keeps .venv
+	rm -rf data warehouse mlruns target logs reports .ci-work spark-warehouse metastore_db
