@@ -17,14 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from ml.errors import ConfigError
 
 DEFAULTS_FILE = Path(__file__).with_name("settings.yaml")
 PROJECT_FILE = "fraudops.yaml"
 
 # YAML data for the settings being built (see load_settings); a context variable, not a global.
-_FILE_DATA: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("_FILE_DATA", default={})
+_FILE_DATA: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("_FILE_DATA", default=None)
 
 
 class _YamlFilesSource(PydanticBaseSettingsSource):
@@ -34,7 +36,7 @@ class _YamlFilesSource(PydanticBaseSettingsSource):
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        return _FILE_DATA.get()
+        return _FILE_DATA.get() or {}
 
 
 FEATURES: tuple[str, ...] = (
@@ -97,24 +99,47 @@ class ModelSettings(_Section):
 
 
 class TrainingSettings(_Section):
+    """Windows, candidates and reference distributions of ``ml train`` / ``ml evaluate``."""
+
     train_days: int = Field(7, gt=0)
     delay_days: int = Field(7, ge=0)
     test_days: int = Field(7, gt=0)
     # Last day whose labels may be used; default: last mature day of the feature table.
     test_end: dt.date | None = None
     candidates: list[str] = Field(default_factory=lambda: ["logistic_regression", "hist_gradient_boosting"])
+    # Per-candidate overrides of the estimator's parameters (see ml/models.py), e.g.
+    # {"hist_gradient_boosting": {"learning_rate": 0.05}}.
+    hyperparameters: dict[str, dict[str, Any]] = Field(default_factory=dict)
     random_state: int = 0
+    # Threads for fitting/predicting (OpenMP, BLAS); null = the libraries' default (all cores).
+    n_threads: int | None = Field(1, gt=0)
+    # Prequential protocol of `ml evaluate`: folds, each shifted back by test_days.
+    prequential_folds: int = Field(4, gt=0)
+    # Permutation importance: rows sampled from the test set, and repeats.
+    importance_max_rows: int = Field(20000, gt=0)
+    importance_repeats: int = Field(3, gt=0)
+    # Training reference distribution for drift: quantile bins and quantile-sample size.
+    reference_bins: int = Field(10, ge=2)
+    reference_quantiles: int = Field(1000, ge=10)
 
 
 class ValidationSettings(_Section):
+    """Rules of ``ml validate`` (ml/registry.py): minimums for the challenger, and how much worse
+    than the champion it may be. Card Precision is at ``model.top_k_cards`` (100 by default)."""
+
     min_average_precision: float = 0.5
     min_roc_auc: float = 0.8
     min_card_precision_at_100: float = 0.15
     # A challenger may be at most this much worse than the champion (absolute).
-    max_regression: float = 0.02
+    max_regression: float = Field(0.02, ge=0)
+    # Last day of the validation test window; default: the last mature day of the feature table
+    # (the window is training.test_days long, compromised cards excluded as in ml/data.py).
+    test_end: dt.date | None = None
 
 
 class ScoringSettings(_Section):
+    """Tables ``ml score`` / ``ml promote`` write (alerts use ``model.alert_threshold``)."""
+
     predictions_table: str = "scoring.predictions"
     feature_reference_table: str = "scoring.feature_reference"
 
@@ -148,7 +173,7 @@ class Settings(BaseSettings):
         return init_settings, env_settings, _YamlFilesSource(settings_cls)
 
     @model_validator(mode="after")
-    def _features_known(self) -> "Settings":
+    def _features_known(self) -> Settings:
         if not self.model.features:
             raise ValueError("model.features must list at least one feature column")
         return self
@@ -167,7 +192,7 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
 def _read_yaml(path: Path) -> dict[str, Any]:
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: settings file must be a mapping")
+        raise ConfigError(f"{path}: settings file must be a YAML mapping of sections")
     return data
 
 
@@ -186,5 +211,9 @@ def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
     token = _FILE_DATA.set(data)
     try:
         return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"invalid setting {where}: {first['msg']}; fix fraudops.yaml or FRAUDOPS__ env vars") from None
     finally:
         _FILE_DATA.reset(token)
