@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 CI_SIM := --customers 300 --terminals 600 --days 60
 export FRAUDOPS_TARGET ?= local
 
-.PHONY: help venv run test lint sqlfluff pytest dbt-ci docs docs-serve bench clean
+.PHONY: help venv run test lint sqlfluff pytest dbt-ci docs docs-serve bench clean browser
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,10 +28,14 @@ venv: $(STAMP) ## create .venv with everything pinned in requirements.lock
 run: $(STAMP) ## simulate -> dbt build -> train -> validate -> promote -> score -> monitoring, with a summary
 	$(BIN)/ml run
 
-test: $(STAMP) ## lint SQL, dbt build on a small simulated dataset, pytest (what CI runs)
+test: $(STAMP) browser ## lint SQL, dbt build on a small simulated dataset, pytest (what CI runs)
 	$(MAKE) lint
 	$(MAKE) dbt-ci
 	$(MAKE) pytest
+
+browser: ## headless Chromium (Debian package) for the report's browser test, if missing
+	@test -x /usr/bin/chromium || { DEBIAN_FRONTEND=noninteractive apt-get install -y chromium \
+	  || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }; }
 
 lint: $(STAMP) sqlfluff ## sqlfluff (databricks dialect) + ruff
 	$(BIN)/ruff check ml tests bench

@@ -14,10 +14,17 @@ import contextvars
 import datetime as dt
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ml.errors import ConfigError
@@ -68,6 +75,47 @@ class DbtSettings(_Section):
     target: str = "local"
 
 
+#: Kinds of drift ``ml simulate`` can inject (ml/drift.py), with the meaning of ``strength`` and
+#: its default: a count per day, or a factor.
+DRIFT_KINDS: dict[str, tuple[str, float]] = {
+    "card_testing": ("cards tested per day (new fraud scenario 4)", 5),
+    "terminal_compromise_rate": ("terminals compromised per day (instead of 2)", 6),
+    "genuine_amount_shift": ("factor on genuine transactions' amounts", 1.5),
+    "genuine_activity_shift": ("factor on customers' transactions per day", 1.5),
+}
+DriftKind = Literal[
+    "card_testing", "terminal_compromise_rate", "genuine_amount_shift", "genuine_activity_shift"
+]
+_DRIFT_COUNTS = ("card_testing", "terminal_compromise_rate")
+MAX_DRIFT_FACTOR = 10.0
+
+
+class DriftEvent(_Section):
+    """One change of the simulated world from ``start`` to ``end`` (inclusive; default: the end of
+    the horizon). ``strength`` is a whole count per day or a factor, by ``kind`` (see DRIFT_KINDS;
+    default: the kind's default)."""
+
+    kind: DriftKind
+    start: dt.date
+    end: dt.date | None = None
+    strength: float | None = None
+
+    @model_validator(mode="after")
+    def _strength_fits_the_kind(self) -> DriftEvent:
+        if self.strength is None:
+            self.strength = float(DRIFT_KINDS[self.kind][1])
+        if self.kind in _DRIFT_COUNTS:
+            if self.strength < 0 or self.strength != int(self.strength):
+                raise ValueError(f"{self.kind} strength is a whole number >= 0, got {self.strength:g}")
+        elif not 0 < self.strength <= MAX_DRIFT_FACTOR:
+            raise ValueError(
+                f"{self.kind} strength is a factor in (0, {MAX_DRIFT_FACTOR:g}], got {self.strength:g}"
+            )
+        if self.end is not None and self.end < self.start:
+            raise ValueError(f"drift end {self.end} is before its start {self.start}")
+        return self
+
+
 class SimulationSettings(_Section):
     customers: int = Field(5000, gt=0)
     terminals: int = Field(10000, gt=0)
@@ -76,6 +124,24 @@ class SimulationSettings(_Section):
     seed: int = 0
     radius: float = Field(5.0, gt=0)
     label_delay_days: int = Field(7, ge=0)
+    # Drift events (ml/drift.py): a list, or a single event; none = the handbook's stationary world.
+    drift: list[DriftEvent] = Field(default_factory=list)
+
+    @field_validator("drift", mode="before")
+    @classmethod
+    def _one_event_is_a_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict | DriftEvent) else value
+
+    @model_validator(mode="after")
+    def _drift_inside_the_horizon(self) -> SimulationSettings:
+        end = self.start + dt.timedelta(days=self.days - 1)
+        for event in self.drift:
+            if not self.start <= event.start <= end:
+                raise ValueError(
+                    f"drift {event.kind} starts on {event.start}, outside the simulated days "
+                    f"{self.start}..{end}"
+                )
+        return self
 
 
 class LandingSettings(_Section):
@@ -113,6 +179,10 @@ class TrainingSettings(_Section):
     random_state: int = 0
     # Threads for fitting/predicting (OpenMP, BLAS); null = the libraries' default (all cores).
     n_threads: int | None = Field(1, gt=0)
+    # Cards removed from test sets as already known compromised (ml/data.py evaluation_set):
+    # "reported" = frauds reported before the test day (point in time); "delay" = the handbook's
+    # code, frauds at least delay_days + 1 days old.
+    known_compromised: Literal["reported", "delay"] = "reported"
     # Prequential protocol of `ml evaluate`: folds, each shifted back by test_days.
     prequential_folds: int = Field(4, gt=0)
     # Permutation importance: rows sampled from the test set, and repeats.

@@ -18,6 +18,10 @@ chapter "Transaction data simulator":
   Windows are applied day after day, so overlapping ones compound (an amount can be × 25);
 * every fraud is reported ``U{0 .. label_delay_days·86400}`` seconds after the transaction.
 
+With ``settings.drift`` events the world changes from a day on (a new card-testing fraud
+scenario 4, more compromised terminals, genuine amounts or activity scaled): see ml/drift.py. Without
+drift events, nothing of the above changes.
+
 The world depends only on the settings: each part draws from its own child of
 ``SeedSequence(seed)``, so e.g. changing ``label_delay_days`` changes only the report times.
 """
@@ -25,7 +29,7 @@ The world depends only on the settings: each part draws from its own child of
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -72,12 +76,15 @@ class SimulatedWorld:
 
     ``transactions``: one row per transaction, sorted by transaction_id (= by time) —
     transaction_id, tx_datetime (datetime64[us]), tx_time_seconds and tx_time_days (since the
-    start), customer_id, terminal_id, tx_amount, tx_fraud (0/1), tx_fraud_scenario (0-3),
-    reported_at (when the fraud is reported; NaT for genuine transactions) and genuine_amount
-    (the amount before scenario 3 multiplied it).
+    start), customer_id, terminal_id, tx_amount, tx_fraud (0/1), tx_fraud_scenario (0-3; 4 with
+    the card-testing drift), reported_at (when the fraud is reported; NaT for genuine
+    transactions) and genuine_amount (the amount before scenario 3 multiplied it).
 
     ``compromised_terminals`` / ``compromised_customers``: one row per (day, terminal/customer)
     drawn by scenario 2 / 3 on that day (simulation diagnostics, never landed).
+
+    ``card_tested_customers``: one row per (day, customer_id) whose card was tested that day by
+    the card-testing drift (scenario 4; empty without that drift).
     """
 
     settings: SimulationSettings
@@ -86,6 +93,9 @@ class SimulatedWorld:
     transactions: pd.DataFrame
     compromised_terminals: pd.DataFrame
     compromised_customers: pd.DataFrame
+    card_tested_customers: pd.DataFrame = field(
+        default_factory=lambda: _compromise_table(np.empty((0, 0), dtype=np.int64), "customer_id")
+    )
 
     @property
     def start(self) -> dt.date:
@@ -136,6 +146,24 @@ def simulate(settings: SimulationSettings | None = None) -> SimulatedWorld:
     delays = streams["reports"].integers(
         0, settings.label_delay_days * SECONDS_PER_DAY, size=len(tx["time"]), endpoint=True
     )
+    drift_tables = {}
+    if settings.drift:
+        from ml.drift import apply_drift
+
+        drifted = apply_drift(
+            tx,
+            genuine_amount,
+            delays,
+            compromised_terminals,
+            compromised_customers,
+            customers,
+            offsets,
+            neighbours,
+            settings,
+        )
+        tx, genuine_amount, delays = drifted.tx, drifted.genuine_amount, drifted.delays
+        compromised_terminals = drifted.compromised_terminals
+        drift_tables["card_tested_customers"] = drifted.card_tested_customers
     start_us = np.datetime64(settings.start, "us")
     seconds = tx["time"]
     reported_seconds = seconds + delays
@@ -165,6 +193,7 @@ def simulate(settings: SimulationSettings | None = None) -> SimulatedWorld:
         transactions=transactions,
         compromised_terminals=compromised_terminals,
         compromised_customers=compromised_customers,
+        **drift_tables,
     )
 
 

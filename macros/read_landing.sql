@@ -1,0 +1,93 @@
+{#-
+    read_landing(relation): the landed files of a landing source table as something to select
+    from (`select ... from {{ read_landing(source('landing', 'transactions')) }} as landed`).
+    Yields the contract's file columns (source yml), the hive partition key (from the folder
+    name) and `_source_file` (the path of the file each row comes from). A column missing
+    from a file reads as null; a column not in the contract is ignored.
+
+    Only staging models call it, and only with source(); the file layout is
+    <var landing_root>/<identifier>/<partition_column>=YYYY-MM-DD/*.parquet.
+-#}
+{% macro read_landing(relation) %}
+    {{ return(adapter.dispatch('read_landing')(relation)) }}
+{% endmacro %}
+
+{#- Adapters without a variant: a clear error. -#}
+{% macro default__read_landing(relation) %}
+    {{ exceptions.raise_compiler_error(
+        "read_landing has no implementation for adapter '" ~ adapter.type()
+        ~ "'; add a " ~ adapter.type() ~ "__read_landing macro (macros/read_landing.sql)"
+    ) }}
+{% endmacro %}
+
+{#-
+    DuckDB: read_parquet over the day folders. `schema` (a map keyed by column name, DuckDB
+    >= 1.2) reads every contract column as varchar whatever its physical type in a file, so a
+    mistyped column (an epoch integer where a timestamp belongs, text in an amount) lands as
+    text and is quarantined with a reason downstream instead of failing the whole read; a
+    missing column reads as its default (null) and other columns are not read. This is
+    union_by_name's behaviour without its type unification, which fails on e.g. BIGINT vs
+    TIMESTAMP (and `schema` cannot be combined with union_by_name). With no file at all (a
+    feed that has not started), an empty relation with the same columns.
+-#}
+{% macro duckdb__read_landing(relation) %}
+    {%- set contract = read_landing_contract(relation) -%}
+    {%- set pattern = (contract.location ~ '/*/*.parquet') | replace("'", "''") -%}
+    {%- set n_files = 1 -%}
+    {%- if execute -%}
+        {%- set n_files = run_query(
+            "select count(*) from glob('" ~ pattern ~ "')"
+        ).columns[0].values()[0] -%}
+    {%- endif -%}
+    {%- if n_files == 0 -%}
+        {%- do log(
+            "read_landing: no landing files match " ~ pattern ~ "; reading "
+            ~ relation.identifier ~ " as empty",
+            info=True,
+        ) -%}
+        {%- set null_columns = [] -%}
+        {%- for column in contract.file_columns + ['_source_file', contract.partition_column] -%}
+            {%- do null_columns.append('cast(null as varchar) as ' ~ column) -%}
+        {%- endfor -%}
+        {{ return('(select ' ~ null_columns | join(', ') ~ ' where false)') }}
+    {%- endif -%}
+    {%- set schema_entries = [] -%}
+    {%- for column in contract.file_columns -%}
+        {%- do schema_entries.append(
+            "'" ~ column ~ "': {name: '" ~ column ~ "', type: 'varchar', default_value: null}"
+        ) -%}
+    {%- endfor -%}
+    {{ return(
+        "read_parquet('" ~ pattern ~ "', hive_partitioning = true, hive_types_autocast = false, "
+        ~ "filename = '_source_file', schema = map {" ~ schema_entries | join(', ') ~ "})"
+    ) }}
+{% endmacro %}
+
+{#-
+    Apache Spark: the parquet data source over the feed folder; Spark discovers the hive
+    partition column from the folder names. The file columns keep their parquet types (the
+    staging model casts them to string); missing columns read as null only when the schema is
+    merged across files, which read_landing_check_files switches on (spark.sql.parquet.mergeSchema)
+    in the staging models' pre-hook.
+-#}
+{% macro spark__read_landing(relation) %}
+    {%- set contract = read_landing_contract(relation) -%}
+    {{ return(
+        "(select landed.*, input_file_name() as _source_file"
+        ~ " from parquet.`" ~ contract.location ~ "` as landed)"
+    ) }}
+{% endmacro %}
+
+{#-
+    Databricks (Unity Catalog volume or cloud path): read_files, with the schema merged across
+    files; the hive partition column is inferred from the folder names and the file path comes
+    from the hidden _metadata column.
+-#}
+{% macro databricks__read_landing(relation) %}
+    {%- set contract = read_landing_contract(relation) -%}
+    {{ return(
+        "(select landed.*, landed._metadata.file_path as _source_file"
+        ~ " from read_files('" ~ contract.location ~ "', format => 'parquet', mergeSchema => true)"
+        ~ " as landed)"
+    ) }}
+{% endmacro %}

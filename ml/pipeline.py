@@ -1,0 +1,154 @@
+"""``ml run``: the whole loop on one target, step by step, with a summary at the end.
+
+simulate -> dbt build (medallion) -> dbt docs generate -> ml train -> ml validate -> ml promote
+-> ml score -> dbt build (downstream: alerts, performance, drift) -> summary.
+
+Each step is the same plain function the individual ``ml`` commands call; dbt runs in a
+subprocess (``ml.dbt_runner``) against the same profile and target as ``ml``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ml.dbt_runner import DbtResult, run_dbt
+from ml.settings import Settings
+
+
+@dataclass
+class StepResult:
+    name: str
+    seconds: float
+    detail: str
+    value: Any = None
+
+
+@dataclass
+class RunResult:
+    steps: list[StepResult] = field(default_factory=list)
+    train: Any = None
+    validation: Any = None
+    promotion: Any = None
+    score: Any = None
+
+    def step(self, name: str) -> StepResult:
+        return next(s for s in self.steps if s.name == name)
+
+
+def dbt_env(settings: Settings) -> dict[str, str]:
+    """Environment that makes dbt read the same landing root as ``ml``."""
+    return {"FRAUDOPS_LANDING_ROOT": str(settings.landing.root)}
+
+
+def dbt_build(settings: Settings, selector: str, target: str | None = None) -> DbtResult:
+    return run_dbt(
+        ["build", "--selector", selector],
+        project_dir=settings.dbt.project_dir,
+        profiles_dir=settings.dbt.profiles_dir,
+        target=target or settings.dbt.target,
+        env=dbt_env(settings),
+    )
+
+
+def _summarise_dbt(result: DbtResult) -> str:
+    statuses: dict[str, int] = {}
+    for node in result.nodes.values():
+        statuses[node["status"]] = statuses.get(node["status"], 0) + 1
+    return ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
+
+
+def run(
+    settings: Settings,
+    *,
+    simulate: bool = True,
+    target: str | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Run the loop; ``on_step(name)`` is called as each step starts (for progress display)."""
+    from ml import registry, score, train
+    from ml.landing import simulate_landing
+
+    result = RunResult()
+    target = target or settings.dbt.target
+
+    def timed(name: str, func: Callable[[], tuple[str, Any]]) -> Any:
+        if on_step:
+            on_step(name)
+        start = time.perf_counter()
+        detail, value = func()
+        result.steps.append(StepResult(name, time.perf_counter() - start, detail, value))
+        return value
+
+    if simulate:
+
+        def _simulate() -> tuple[str, Any]:
+            sim = simulate_landing(settings.simulation, settings.landing.root)
+            return f"{sim.transactions:,} transactions, {sim.fraud_rate:.2%} fraud, {len(sim.days)} days", sim
+
+        timed("simulate", _simulate)
+
+    def _medallion() -> tuple[str, Any]:
+        res = dbt_build(settings, "medallion", target)
+        return _summarise_dbt(res), res
+
+    timed("dbt build medallion", _medallion)
+
+    def _docs() -> tuple[str, Any]:
+        res = run_dbt(
+            ["docs", "generate"],
+            project_dir=settings.dbt.project_dir,
+            profiles_dir=settings.dbt.profiles_dir,
+            target=target,
+            env=dbt_env(settings),
+        )
+        return "target/index.html, target/catalog.json", res
+
+    timed("dbt docs generate", _docs)
+
+    def _train() -> tuple[str, Any]:
+        res = train.train(settings, target=target)
+        best = res.best
+        return f"v{res.model_version} ({res.best_candidate}), AP {best.metrics['average_precision']:.3f}", res
+
+    result.train = timed("ml train", _train)
+
+    def _validate() -> tuple[str, Any]:
+        report = registry.validate(settings, target=target)
+        return ("passed" if report.passed else "failed: challenger not promoted"), report
+
+    result.validation = timed("ml validate", _validate)
+
+    if result.validation.passed:
+
+        def _promote() -> tuple[str, Any]:
+            change = registry.promote(settings, reason="ml run: validated challenger", target=target)
+            return f"champion -> v{change.champion_version}", change
+
+        result.promotion = timed("ml promote", _promote)
+
+    def _score() -> tuple[str, Any]:
+        res = score.score(settings, target=target)
+        return f"{res.rows_added:,} rows by v{res.model_version}, {res.alerts:,} alerts", res
+
+    result.score = timed("ml score", _score)
+
+    def _downstream() -> tuple[str, Any]:
+        res = dbt_build(settings, "downstream", target)
+        return _summarise_dbt(res), res
+
+    timed("dbt build downstream", _downstream)
+    return result
+
+
+def where_to_look(settings: Settings) -> list[tuple[str, str]]:
+    """Commands that open what the run produced."""
+    tracking = settings.mlflow.tracking_uri
+    return [
+        ("MLflow UI", f".venv/bin/mlflow ui --backend-store-uri {tracking}"),
+        ("dbt lineage", "make docs-serve   (or: .venv/bin/dbt docs serve)"),
+        ("warehouse", f"{Path('warehouse/fraudops.duckdb')} (DuckDB: gold.fraud_alerts, gold.model_performance_daily, ...)"),
+    ]

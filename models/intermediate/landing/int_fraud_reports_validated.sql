@@ -1,0 +1,160 @@
+-- Every bronze fraud-report row, parsed, with its verdict: kept (the one silver row of its
+-- report), exact_duplicate (an identical copy of a kept row) or quarantined (with the first
+-- rule it breaks, in the order of the case expression below). A report is checked against
+-- its transaction in silver when that has arrived; otherwise it waits for it (kept).
+
+with
+
+landed as (
+
+    select * from {{ ref('stg_landing__fraud_reports') }}
+
+),
+
+transactions as (
+
+    select * from {{ ref('int_transactions_deduplicated') }}
+
+),
+
+parsed as (
+
+    select
+        -- as landed
+        landed.transaction_id as landed_transaction_id,
+        landed.reported_at as landed_reported_at,
+        landed.fraud_scenario as landed_fraud_scenario,
+
+        -- ids
+        {{ try_cast('landed.transaction_id', 'bigint') }} as transaction_id,
+
+        -- labels
+        {{ try_cast('landed.fraud_scenario', 'integer') }} as fraud_scenario,
+
+        -- timestamps
+        {{ try_cast('landed.reported_at', 'timestamp') }} as reported_at,
+
+        -- load metadata
+        landed._source_file,
+        landed._landed_date,
+        landed._loaded_at
+
+    from landed
+
+),
+
+checked as (
+
+    select
+        parsed.*,
+        transactions.transaction_id is not null as has_transaction,
+        case
+            when nullif(trim(parsed.landed_transaction_id), '') is null
+                then 'missing_transaction_id'
+            when
+                parsed.transaction_id is null
+                or (parsed.landed_reported_at is not null and parsed.reported_at is null)
+                or (parsed.landed_fraud_scenario is not null and parsed.fraud_scenario is null)
+                then 'unparseable_value'
+            when parsed.reported_at is null or parsed.fraud_scenario is null
+                then 'missing_value'
+            when parsed._landed_date is null
+                then 'invalid_landed_date'
+            when cast(parsed.reported_at as date) > parsed._landed_date
+                then 'timestamp_after_landed_date'
+            when parsed.reported_at < transactions.tx_datetime
+                then 'reported_before_transaction'
+        end as row_reason
+
+    from parsed
+    left join transactions
+        on parsed.transaction_id = transactions.transaction_id
+
+),
+
+-- transaction ids whose valid report rows do not all carry the same content
+versions as (
+
+    select
+        checked.transaction_id,
+        (
+            min(checked.reported_at) <> max(checked.reported_at)
+            or min(checked.fraud_scenario) <> max(checked.fraud_scenario)
+        ) as is_conflicting
+
+    from checked
+    where checked.row_reason is null
+    group by checked.transaction_id
+
+),
+
+judged as (
+
+    select
+        checked.*,
+        coalesce(
+            checked.row_reason,
+            case when versions.is_conflicting then 'conflicting_duplicate' end
+        ) as quarantine_reason
+
+    from checked
+    left join versions
+        on checked.transaction_id = versions.transaction_id
+
+),
+
+ranked as (
+
+    select
+        judged.*,
+        -- the first landed copy of a valid report is kept
+        row_number() over (
+            partition by judged.transaction_id, judged.quarantine_reason
+            order by judged._loaded_at, judged._landed_date, judged._source_file
+        ) as landed_copy,
+        first_value(judged._source_file) over (
+            partition by judged.transaction_id, judged.quarantine_reason
+            order by judged._loaded_at, judged._landed_date, judged._source_file
+        ) as kept_source_file
+
+    from judged
+
+),
+
+final as (
+
+    select
+        -- ids
+        ranked.transaction_id,
+
+        -- labels
+        ranked.fraud_scenario,
+
+        -- timestamps
+        ranked.reported_at,
+
+        -- as landed
+        ranked.landed_transaction_id,
+        ranked.landed_reported_at,
+        ranked.landed_fraud_scenario,
+
+        -- verdict
+        ranked.has_transaction,
+        ranked.quarantine_reason,
+        case
+            when ranked.quarantine_reason is not null then 'quarantined'
+            when ranked.landed_copy = 1 then 'kept'
+            else 'exact_duplicate'
+        end as landing_outcome,
+        case when ranked.quarantine_reason is null then ranked.kept_source_file end as kept_source_file,
+
+        -- load metadata
+        ranked._source_file,
+        ranked._landed_date,
+        ranked._loaded_at
+
+    from ranked
+
+)
+
+select * from final

@@ -1,0 +1,84 @@
+"""MLflow locations derived from the dbt target (ml.mlflow_uris): Databricks tracking, Unity
+Catalog registry and a three-part model name on ``databricks``; local settings elsewhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ml.errors import ConfigError
+from ml.mlflow_uris import mlflow_locations, settings_for_target, uc_model_name
+from ml.settings import load_settings
+from ml.warehouse import Target
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setenv("FRAUDOPS_SETTINGS_FILE", str(tmp_path / "absent.yaml"))
+    monkeypatch.delenv("FRAUDOPS_TARGET", raising=False)
+    for name in ("DATABRICKS_HOST", "DATABRICKS_HTTP_PATH", "DATABRICKS_TOKEN", "FRAUDOPS_CATALOG"):
+        monkeypatch.delenv(name, raising=False)
+    return load_settings(dbt={"project_dir": str(REPO_ROOT), "profiles_dir": str(REPO_ROOT)})
+
+
+def test_databricks_target_tracks_to_the_workspace_and_registers_in_unity_catalog(settings, monkeypatch):
+    # given the databricks target of profiles.yml, with the prod catalog
+    monkeypatch.setenv("FRAUDOPS_CATALOG", "fraudops_prod")
+    # when the settings are specialised for it
+    derived = settings_for_target(settings, "databricks")
+    # then MLflow goes to Databricks, the model is catalog.schema.name, the experiment a workspace path
+    assert derived.mlflow.tracking_uri == "databricks"
+    assert derived.mlflow.registry_uri == "databricks-uc"
+    assert derived.model.name == "fraudops_prod.scoring.fraud_detector"
+    assert derived.mlflow.experiment == "/Shared/fraudops"
+    assert derived.mlflow.artifact_location is None
+    assert derived.dbt.target == "databricks"
+    # and the loaded settings themselves are untouched
+    assert settings.mlflow.tracking_uri.startswith("sqlite:///")
+    assert settings.model.name == "fraud_detector"
+
+
+def test_local_targets_keep_the_local_mlflow_store(settings):
+    for target in ("local", "spark"):
+        derived = settings_for_target(settings, target)
+        assert derived.mlflow == settings.mlflow
+        assert derived.model.name == "fraud_detector"
+        assert derived.dbt.target == target
+
+
+def test_explicit_remote_uris_and_workspace_experiment_are_kept(tmp_path):
+    # given settings that already name a Databricks profile and a workspace experiment
+    settings = load_settings(
+        mlflow={
+            "tracking_uri": "databricks://prod-profile",
+            "registry_uri": "databricks-uc://prod-profile",
+            "experiment": "/Users/ops@example.com/fraudops",
+        },
+        model={"name": "main.ml.fraud_detector"},
+    )
+    target = Target("databricks", "databricks", {"catalog": "fraudops_dev"}, tmp_path)
+    # when the locations are derived
+    locations = mlflow_locations(settings, target)
+    # then nothing explicit is overridden
+    assert locations.tracking_uri == "databricks://prod-profile"
+    assert locations.registry_uri == "databricks-uc://prod-profile"
+    assert locations.experiment == "/Users/ops@example.com/fraudops"
+    assert locations.model_name == "main.ml.fraud_detector"
+
+
+def test_model_schema_follows_the_scoring_tables(tmp_path):
+    settings = load_settings(scoring={"predictions_table": "ml_out.predictions"})
+    target = Target("databricks", "databricks", {"catalog": "cat"}, tmp_path)
+    assert mlflow_locations(settings, target).model_name == "cat.ml_out.fraud_detector"
+
+
+@pytest.mark.parametrize(
+    ("catalog", "schema", "name", "message"),
+    [("cat", "scoring", "ml.fraud_detector", "bare name or catalog.schema.name"), ("", "scoring", "m", "catalog")],
+)
+def test_unusable_model_names_are_one_line_errors(catalog, schema, name, message):
+    with pytest.raises(ConfigError, match=message):
+        uc_model_name(catalog, schema, name)
