@@ -13,7 +13,8 @@
 
 {#-
     DuckDB: for each file not yet in the bronze table (every file on a first or full-refresh
-    build), check that it sits in a `<partition_column>=...` folder and that it is parquet
+    build), check that it sits in a `<partition_column>=...` folder (a parquet file dropped
+    directly in the feed folder is reported too, the reader would skip it) and that it is parquet
     (the 4-byte magic `PAR1` at its start and its end; DuckDB's own error for such a file is
     "No magic bytes found at end of file"). For the first bad file, the hook is a query that
     fails with one line naming it (DuckDB's error()); reads the contents of new files only.
@@ -25,6 +26,10 @@
     {%- set contract = read_landing_contract(relation) -%}
     {%- set pattern = (contract.location ~ '/*/*.parquet') | replace("'", "''") -%}
     {%- set landed = run_query("select file from glob('" ~ pattern ~ "') order by file").columns[0].values() -%}
+    {#- a file dropped directly in the feed folder would be ignored by the */*.parquet glob -#}
+    {%- set loose = run_query(
+        "select file from glob('" ~ (contract.location ~ '/*.parquet') | replace("'", "''") ~ "') order by file"
+    ).columns[0].values() -%}
     {%- set loaded = [] -%}
     {%- if is_incremental() -%}
         {%- set loaded = run_query("select distinct _source_file from " ~ this).columns[0].values() -%}
@@ -32,7 +37,7 @@
     {%- set new_files = landed | reject('in', loaded) | list -%}
 
     {%- set problems = [] -%}
-    {%- for file in new_files -%}
+    {%- for file in (loose | list) + new_files -%}
         {%- set folder = file.split('/')[-2] -%}
         {%- if not folder.startswith(contract.partition_column ~ '=') -%}
             {%- do problems.append(

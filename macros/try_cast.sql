@@ -16,9 +16,14 @@
 {% macro default__try_cast(expression, data_type) -%}
     {%- set kind = data_type | lower -%}
     {%- if kind in ('bigint', 'int', 'integer', 'smallint', 'tinyint') -%}
+        {#- plain digits (the common case) cast directly; anything else must be an exact
+            decimal with no fraction (decimal, not double: 16+ digit ids stay exact) -#}
         {%- set exact = 'try_cast(' ~ expression ~ ' as decimal(38, 9))' -%}
         {{ return(
-            'case when ' ~ exact ~ ' = floor(' ~ exact ~ ') then try_cast(' ~ exact ~ ' as ' ~ data_type ~ ') end'
+            "case when translate(" ~ expression ~ ", '-0123456789', '') = ''"
+            ~ " then try_cast(" ~ expression ~ " as " ~ data_type ~ ")"
+            ~ " when " ~ exact ~ " = floor(" ~ exact ~ ")"
+            ~ " then try_cast(" ~ exact ~ " as " ~ data_type ~ ") end"
         ) }}
     {%- elif kind in ('date', 'timestamp') -%}
         {{ return(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -43,13 +44,22 @@ class DbtResult:
         raise KeyError(name)
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_TIMESTAMP = re.compile(r"^\d{2}:\d{2}:\d{2}(\.\d+)?\s+")
+
+
+def _clean(line: str) -> str:
+    """Drop colour codes and dbt's leading HH:MM:SS timestamp."""
+    return _TIMESTAMP.sub("", _ANSI.sub("", line)).strip()
+
+
 def _first_error_line(output: str) -> str:
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    lines = [_clean(line) for line in output.splitlines() if _clean(line)]
     markers = ("Runtime Error", "Compilation Error", "Database Error", "Parsing Error", "Error in", "error:")
     for i, line in enumerate(lines):
         if any(m in line for m in markers):
             # dbt prints the header line, then the detail on the next lines
-            detail = [entry for entry in lines[i + 1 : i + 4] if not entry.startswith("compiled code")]
+            detail = [entry for entry in lines[i + 1 : i + 4] if not entry.startswith(("compiled code", "compiled Code"))]
             return " ".join([line, *detail])[:500]
     failing = [line for line in lines if "ERROR" in line or "FAIL" in line]
     return (failing[0] if failing else (lines[-1] if lines else "dbt failed without output"))[:500]
