@@ -93,6 +93,7 @@ def run_dbt(
         text=True,
         stdout=None if stream else subprocess.PIPE,
         stderr=subprocess.STDOUT if not stream else None,
+        check=False,  # the exit code is handled below, with dbt's own error line
     )
     stdout = proc.stdout or ""
     results_file = target_dir / "run_results.json"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ml.dbt_runner import DbtResult, run_dbt
+from ml.errors import ValidationFailed
 from ml.settings import Settings
 
 
@@ -118,7 +119,10 @@ def run(
 
     def _validate() -> tuple[str, Any]:
         report = registry.validate(settings, target=target)
-        return ("passed" if report.passed else "failed: challenger not promoted"), report
+        if not report.passed and report.champion_version is None:
+            # Nothing to score with: stop here with the verdict, not later with "no champion".
+            raise ValidationFailed(f"{report.summary()}; nothing was promoted and there is no champion to score with")
+        return ("passed" if report.passed else f"failed, champion v{report.champion_version} kept"), report
 
     result.validation = timed("ml validate", _validate)
 
