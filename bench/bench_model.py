@@ -1,8 +1,8 @@
 """Benchmark model quality: the prequential protocol on the default simulated dataset.
 
 Builds the data in a scratch folder unless given (``ml simulate`` at its default size — 5,000
-customers × 10,000 terminals × 183 days — then ``dbt build --select +transaction_features`` into
-a scratch DuckDB), then runs ``ml evaluate --protocol prequential`` (4 folds of 7-day train /
+customers × 10,000 terminals × 183 days — then ``dbt build --selector medallion`` (seeds, bronze,
+silver, gold features, with their tests) into a scratch DuckDB), then runs ``ml evaluate --protocol prequential`` (4 folds of 7-day train /
 7-day delay / 7-day test, ending at the last mature day) and prints mean ± std of ROC AUC,
 average precision and Card Precision@100 per candidate, with the time each step took.
 
@@ -50,7 +50,7 @@ def build(workdir: Path, landing_root: Path | None, console: Console) -> tuple[P
     warehouse = workdir / "warehouse.duckdb"
     started = time.perf_counter()
     run_dbt(
-        ["build", "--select", "+transaction_features"],
+        ["build", "--selector", "medallion"],
         project_dir=REPO_ROOT,
         target_path=workdir / "target",
         env={

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 FEATURES: tuple[str, ...] = (
     "tx_amount",
@@ -39,7 +41,14 @@ FEATURES: tuple[str, ...] = (
     "terminal_id_nb_tx_30day_window",
     "terminal_id_risk_30day_window",
 )
-TRANSACTION_COLUMNS = ["transaction_id", "tx_datetime", "tx_epoch_s", "customer_id", "terminal_id", "tx_amount"]
+TRANSACTION_COLUMNS = [
+    "transaction_id",
+    "tx_datetime",
+    "tx_epoch_s",
+    "customer_id",
+    "terminal_id",
+    "tx_amount",
+]
 REPORT_COLUMNS = ["transaction_id", "reported_at"]
 
 
@@ -108,6 +117,17 @@ def feature_columns(
     for n in terminal_windows:
         columns += [f"terminal_id_nb_tx_{n}day_window", f"terminal_id_risk_{n}day_window"]
     return columns
+
+
+def project_windows(project_dir: Path | str) -> tuple[list[int], list[int], int]:
+    """The dbt vars customer_windows_days, terminal_windows_days and terminal_delay_days."""
+    project = yaml.safe_load((Path(project_dir) / "dbt_project.yml").read_text())
+    dbt_vars = project["vars"]
+    return (
+        [int(n) for n in dbt_vars["customer_windows_days"]],
+        [int(n) for n in dbt_vars["terminal_windows_days"]],
+        int(dbt_vars["terminal_delay_days"]),
+    )
 
 
 def _check_aligned(rolled: pd.Series, keys: pd.Series) -> None:

@@ -3,8 +3,8 @@
 ``folds`` (default ``training.prequential_folds`` = 4) train / delay / test blocks (default
 7 / 7 / 7 days); fold 0 ends at the last mature test day (or ``training.test_end``), each further
 fold is shifted back by the test-window length (one week). Every candidate is fitted on each fold's
-training set (point-in-time labels) and scored on its test set (known-compromised cards removed),
-exactly as ``ml train`` does. The spread over folds is the population standard deviation
+training set (point-in-time labels) and scored on its test set (known-compromised cards removed,
+by ``training.known_compromised``), exactly as ``ml train`` does. The spread over folds is the population standard deviation
 (``ddof=0``), as in the handbook.
 
 Results are one MLflow run (``<candidate>.<metric>_mean`` / ``_std`` metrics, the fold table as an

@@ -114,7 +114,7 @@ def score(
         registry.check_frame_types(model, table, frame)
 
         tick = time.perf_counter()
-        scores = model.scores(frame)
+        scores = model.scores(frame, settings.scoring.n_threads)
         seconds["predict"] = time.perf_counter() - tick
 
         scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)

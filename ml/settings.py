@@ -212,6 +212,51 @@ class ScoringSettings(_Section):
 
     predictions_table: str = "scoring.predictions"
     feature_reference_table: str = "scoring.feature_reference"
+    # Threads predicting (row chunks, one OpenMP thread each); null = all cores.
+    n_threads: int | None = Field(None, gt=0)
+
+
+class ReplaySettings(_Section):
+    """``ml replay`` (ml/replay.py): operate the system day by day over the simulated world."""
+
+    # First and last replayed day; defaults: the day after the warm-up, the last simulated day.
+    start: dt.date | None = None
+    end: dt.date | None = None
+    # Days of history landed in one go before the first replayed day (the bootstrap builds,
+    # trains, validates and promotes the first champion on them). They must hold a training
+    # window (training.train_days + delay_days + test_days) plus the label delay, and start 30
+    # days after the simulation, or the 30-day features of the training reference are still
+    # filling up and look drifted later on.
+    warmup_days: int = Field(60, gt=0)
+
+
+class RetrainingSettings(_Section):
+    """When ``ml replay`` trains a challenger (then validates it and promotes it if it passes).
+
+    Scheduled: every ``every_days`` days since the last training. Monitoring-triggered, at most
+    once per ``cooldown_days``: a ``drift_alert`` when at least ``drift_min_features`` watched
+    features have PSI >= ``psi_threshold`` (gold.feature_drift_daily) on each of the champion's
+    last ``drift_days`` scored days; a ``performance_alert`` when the champion's average precision
+    on matured labels (gold.model_performance_daily) is below ``min_average_precision`` on each
+    of its last ``performance_days`` matured days. Only days scored by the current champion
+    count: a new champion starts with a clean record.
+    """
+
+    # 0 = no scheduled retraining.
+    every_days: int = Field(7, ge=0)
+    # null = no drift trigger.
+    psi_threshold: float | None = Field(0.25, ge=0)
+    drift_days: int = Field(3, gt=0)
+    drift_min_features: int = Field(1, gt=0)
+    # Watched features; empty = the champion's `drift_top_features` most important features
+    # (permutation importance logged by ml train), all model features if it has none.
+    drift_features: list[str] = Field(default_factory=list)
+    drift_top_features: int = Field(5, gt=0)
+    # null = no performance trigger.
+    min_average_precision: float | None = Field(None, ge=0)
+    performance_days: int = Field(3, gt=0)
+    # Days after a retraining during which monitoring alerts do not retrain again.
+    cooldown_days: int = Field(7, ge=0)
 
 
 class Settings(BaseSettings):
@@ -229,6 +274,8 @@ class Settings(BaseSettings):
     training: TrainingSettings = TrainingSettings()
     validation: ValidationSettings = ValidationSettings()
     scoring: ScoringSettings = ScoringSettings()
+    replay: ReplaySettings = ReplaySettings()
+    retraining: RetrainingSettings = RetrainingSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -246,6 +293,13 @@ class Settings(BaseSettings):
     def _features_known(self) -> Settings:
         if not self.model.features:
             raise ValueError("model.features must list at least one feature column")
+        return self
+
+    @model_validator(mode="after")
+    def _watched_features_known(self) -> Settings:
+        unknown = sorted(set(self.retraining.drift_features) - set(self.model.features))
+        if unknown:
+            raise ValueError(f"retraining.drift_features {unknown} are not in model.features")
         return self
 
 

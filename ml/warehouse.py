@@ -252,7 +252,7 @@ class DuckDBWarehouse(Warehouse):
         return self.con.execute(sql, [str(v) for v in (other_where or {}).values()]).df()
 
     def write(self, df, relation, mode="append", keys=None) -> int:
-        schema, table = self._split(relation)
+        schema, _table = self._split(relation)
         if mode == "insert_new" and not keys:
             raise ValueError("insert_new needs keys")
         self.con.register("_fraudops_incoming", df)

@@ -81,10 +81,12 @@ def test_validate_without_champion_checks_the_minimums_only(reg: Reg):
     assert verdict["status"] == "passed" and len(verdict["rules"]) == 4
 
 
-def test_validate_keeps_the_training_description(reg: Reg):
-    # given a challenger with a description of its own
+@pytest.mark.parametrize("own", [None, "LR trained by hand"], ids=["no-description", "own-description"])
+def test_validate_keeps_one_validation_section_in_the_description(reg: Reg, own: str | None):
+    # given a challenger (with a description of its own, or none)
     version = add_trained_version(reg)
-    reg.client().update_model_version(reg.name, version, description="LR trained by hand")
+    if own:
+        reg.client().update_model_version(reg.name, version, description=own)
 
     # when it is validated twice
     registry.validate(reg.settings)
@@ -92,7 +94,7 @@ def test_validate_keeps_the_training_description(reg: Reg):
 
     # then the description keeps its text and holds one validation section
     description = reg.version(version).description
-    assert description.startswith("LR trained by hand")
+    assert description.startswith(own or registry.DESCRIPTION_MARKER)
     assert description.count("Validation PASSED") == 1
 
 

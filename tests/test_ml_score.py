@@ -231,3 +231,29 @@ def test_predictions_frame_is_vectorised_and_typed():
     assert rows["model_version"].tolist() == ["7"] * 3
     assert rows["scored_at"].tolist() == [pd.Timestamp(at)] * 3
     assert rows["transaction_id"].dtype == "int64"
+
+
+def test_chunks_on_threads_give_the_scores_of_one_call(reg: Reg, trained):
+    # given the registered logistic regression and a small gradient boosting model
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from ml.data import feature_matrix
+
+    frame = trained.frame
+    features = list(reg.settings.model.features)
+    boosting = HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(
+        feature_matrix(frame, features), frame["tx_fraud"]
+    )
+    models = [
+        registry.load_model(reg.trained.model_name, reg.trained.version),
+        registry.LoadedModel("hgb", "1", dict.fromkeys(features, "double"), "sklearn", lambda x: boosting.predict_proba(x)[:, 1]),
+    ]
+    # when each is scored in one call and in chunks on three threads
+    results = [(m.scores(frame, n_threads=1), m.scores(frame, n_threads=3, min_chunk_rows=1000)) for m in models]
+
+    # then the scores are the same row for row: to the last bit for trees, to rounding for the
+    # logistic regression (BLAS sums a row's terms in an order that may depend on the block)
+    (lr_one, lr_chunked), (hgb_one, hgb_chunked) = results
+    np.testing.assert_allclose(lr_chunked, lr_one, rtol=1e-12, atol=0)
+    np.testing.assert_array_equal(hgb_chunked, hgb_one)
+    np.testing.assert_array_equal(hgb_one, boosting.predict_proba(feature_matrix(frame, features))[:, 1])

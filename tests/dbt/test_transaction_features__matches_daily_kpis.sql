@@ -9,8 +9,8 @@ features_daily as (
 
     select
         features.tx_date,
-        count(*) as transactions,
-        sum(features.tx_fraud) as frauds
+        count(*) as nb_transactions,
+        sum(features.tx_fraud) as nb_frauds
 
     from {{ ref('transaction_features') }} as features
     group by features.tx_date
@@ -27,10 +27,10 @@ disagreements as (
 
     select
         coalesce(features_daily.tx_date, kpis.tx_date) as tx_date,
-        features_daily.transactions as feature_rows,
-        kpis.transactions as kpi_transactions,
-        features_daily.frauds as labelled_frauds,
-        kpis.frauds as kpi_frauds
+        features_daily.nb_transactions as nb_feature_rows,
+        kpis.nb_transactions as nb_kpi_transactions,
+        features_daily.nb_frauds as nb_labelled_frauds,
+        kpis.nb_frauds as nb_kpi_frauds
 
     from features_daily
     full outer join kpis
@@ -38,8 +38,8 @@ disagreements as (
     where
         features_daily.tx_date is null
         or kpis.tx_date is null
-        or features_daily.transactions <> kpis.transactions
-        or features_daily.frauds <> kpis.frauds
+        or features_daily.nb_transactions <> kpis.nb_transactions
+        or features_daily.nb_frauds <> kpis.nb_frauds
 
 )
 

@@ -161,17 +161,15 @@ global_cutoff as (
         min(silver_transactions.transaction_id) as transaction_id
 
     from (
-        select max(silver_transactions.tx_epoch_s) as tx_epoch_s
-        from silver_transactions
+        select max(earlier.tx_epoch_s) as tx_epoch_s
+        from silver_transactions as earlier
         cross join (
             select
-                min(silver_transactions.tx_epoch_s) as first_epoch_s,
-                max(silver_transactions.tx_epoch_s) as last_epoch_s
-            from silver_transactions
+                min(spanned.tx_epoch_s) as first_epoch_s,
+                max(spanned.tx_epoch_s) as last_epoch_s
+            from silver_transactions as spanned
         ) as span
-        where
-            silver_transactions.tx_epoch_s
-            <= span.first_epoch_s + (span.last_epoch_s - span.first_epoch_s) / 2
+        where earlier.tx_epoch_s <= span.first_epoch_s + (span.last_epoch_s - span.first_epoch_s) / 2
     ) as cutoff_second
     inner join silver_transactions
         on cutoff_second.tx_epoch_s = silver_transactions.tx_epoch_s

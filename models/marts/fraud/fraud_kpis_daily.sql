@@ -43,16 +43,16 @@ daily as (
 
     select
         labelled.tx_date,
-        count(*) as transactions,
+        count(*) as nb_transactions,
         sum(labelled.tx_amount) as amount,
-        count(distinct labelled.customer_id) as active_cards,
-        count(distinct labelled.terminal_id) as active_terminals,
-        sum(labelled.is_fraud) as frauds,
+        count(distinct labelled.customer_id) as nb_active_cards,
+        count(distinct labelled.terminal_id) as nb_active_terminals,
+        sum(labelled.is_fraud) as nb_frauds,
         coalesce(sum(case when labelled.is_fraud = 1 then labelled.tx_amount end), 0.0) as amount_lost,
         count(distinct case when labelled.is_fraud = 1 then labelled.customer_id end)
-            as compromised_cards,
+            as nb_compromised_cards,
         count(distinct case when labelled.is_fraud = 1 then labelled.terminal_id end)
-            as terminals_with_fraud,
+            as nb_terminals_with_fraud,
         avg(labelled.report_delay_s) / 86400.0 as mean_report_delay_days
 
     from labelled
@@ -67,18 +67,18 @@ final as (
         daily.tx_date,
 
         -- volume
-        daily.transactions,
+        daily.nb_transactions,
         daily.amount,
-        daily.active_cards,
-        daily.active_terminals,
+        daily.nb_active_cards,
+        daily.nb_active_terminals,
 
         -- fraud
-        daily.frauds,
-        cast(daily.frauds as double) / daily.transactions as fraud_rate,
+        daily.nb_frauds,
+        cast(daily.nb_frauds as double) / daily.nb_transactions as fraud_rate,
         daily.amount_lost,
         daily.amount_lost / daily.amount as amount_lost_rate,
-        daily.compromised_cards,
-        daily.terminals_with_fraud,
+        daily.nb_compromised_cards,
+        daily.nb_terminals_with_fraud,
         daily.mean_report_delay_days
 
     from daily
