@@ -1,0 +1,17 @@
+"""Jinja context for sqlfluff's offline templater: dbt's ``var()`` with the project's real values.
+
+sqlfluff's dbt-builtins emulator returns placeholder strings for ``var()``, which breaks models that
+loop over list vars (feature windows). This reads the ``vars:`` of dbt_project.yml instead.
+"""
+
+from pathlib import Path
+
+import yaml
+
+_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project.yml"
+_VARS = (yaml.safe_load(_PROJECT.read_text()) or {}).get("vars", {})
+
+
+def var(name, default=None):
+    value = _VARS.get(name, default)
+    return name if value is None else value
