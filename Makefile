@@ -66,3 +66,16 @@ bench: $(STAMP) ## benchmarks on the default simulated dataset (minutes)
 
 clean: ## remove generated data (landing, warehouse, MLflow, dbt target); keeps .venv
 	rm -rf data warehouse mlruns target logs reports .ci-work spark-warehouse metastore_db
+
+# --- demo: the production loop across a drift (docs/operations.md, "Demonstration") -------------
+DEMO_ENV := FRAUDOPS_SETTINGS_FILE=demo/drift-demo.yaml FRAUDOPS_DUCKDB_PATH=$(CURDIR)/warehouse/demo.duckdb \
+	DBT_TARGET_PATH=$(CURDIR)/target/demo
+
+.PHONY: demo demo-clean
+
+demo: $(STAMP) ## replay a world with drift day by day (alerts, retraining, recovery), then ml report
+	$(DEMO_ENV) $(BIN)/ml replay
+	$(DEMO_ENV) $(BIN)/ml report --output reports/demo-report.html
+
+demo-clean: ## remove what make demo wrote (make demo resumes an interrupted run otherwise)
+	rm -rf data/demo warehouse/demo.duckdb warehouse/demo.duckdb.wal mlruns/demo target/demo reports/demo-report.html

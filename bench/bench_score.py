@@ -120,7 +120,7 @@ def compare_predictors() -> Table:
         frame = wh.read(settings.model.feature_table, [ID_COLUMN, *features])
     x = feature_matrix(frame, features)
     out = Table(title=f"loading and predicting {len(x):,} rows", title_justify="left")
-    for column in ("how", "load s", "predict s", "predict CPU s"):
+    for column in ("how", "load s", "predict s (best of 2)", "its CPU s"):
         out.add_column(column, justify="right" if column != "how" else "left")
     for how, load, predict in (
         ("mlflow.sklearn + predict_proba", mlflow.sklearn.load_model, lambda m: m.predict_proba(x)[:, 1]),
@@ -133,14 +133,14 @@ def compare_predictors() -> Table:
     ):
         started = time.perf_counter()
         model = load(uri)
-        loaded, cpu = time.perf_counter(), time.process_time()
-        predict(model)
-        out.add_row(
-            how,
-            f"{loaded - started:.2f}",
-            f"{time.perf_counter() - loaded:.2f}",
-            f"{time.process_time() - cpu:.2f}",
-        )
+        loaded = time.perf_counter() - started
+        timings = []
+        for _ in range(2):  # best of two: the first call also pays one-off warm-up costs
+            wall, cpu = time.perf_counter(), time.process_time()
+            predict(model)
+            timings.append((time.perf_counter() - wall, time.process_time() - cpu))
+        wall, cpu = min(timings)
+        out.add_row(how, f"{loaded:.2f}", f"{wall:.2f}", f"{cpu:.2f}")
     return out
 
 

@@ -52,7 +52,7 @@ def _build(target: str, workdir: Path, landing: Path, threads: int | None) -> tu
         (workdir / "local").mkdir(parents=True, exist_ok=True)
     else:
         env.update({"FRAUDOPS_SPARK_DIR": str(workdir / "spark"), "SPARK_LOCAL_IP": "127.0.0.1"})
-    args = ["build", "--selector", SELECTOR]
+    args = ["build", "--selector", SELECTOR, "--log-path", str(workdir / f"logs_{target}")]
     if threads:
         args += ["--threads", str(threads)]
     started = time.perf_counter()

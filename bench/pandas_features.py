@@ -1,4 +1,5 @@
-"""The 15 handbook features in plain pandas: the reference for gold.transaction_features.
+"""The 15 handbook features and our 6 extra ones in plain pandas: the reference for
+gold.transaction_features.
 
 A straightforward implementation in the style of the Fraud Detection Handbook (chapter 3.4):
 ``groupby(...).rolling('7D', on=...)`` per customer and per terminal, the terminal windows as the
@@ -10,6 +11,10 @@ the few late-reported frauds with the transactions of their terminal).
 Same semantics as models/marts/fraud/transaction_features.sql: windows on whole seconds
 (tx_epoch_s), left-open and right-closed; same-second transactions of a card ordered by
 transaction_id (pandas' rolling windows end at the current row's position).
+
+The extra features (EXTRA_FEATURES): amount / the customer window's mean, the z-score (population
+std, 0 when it is 0) and max over the longest customer window, and the terminal's OTHER frauds in
+(t - d days, t] reported at or before t (a merge of the fraud rows with their terminal's rows).
 
 Used by bench/bench_foundation.py (timing) and tests/test_features_reference.py (equality).
 """
@@ -41,6 +46,14 @@ FEATURES: tuple[str, ...] = (
     "terminal_id_nb_tx_30day_window",
     "terminal_id_risk_30day_window",
 )
+EXTRA_FEATURES: tuple[str, ...] = (
+    "customer_id_amount_ratio_1day_window",
+    "customer_id_amount_ratio_7day_window",
+    "customer_id_amount_ratio_30day_window",
+    "customer_id_amount_zscore_30day_window",
+    "customer_id_max_amount_30day_window",
+    "terminal_id_reported_frauds_7day_window",
+)
 TRANSACTION_COLUMNS = [
     "transaction_id",
     "tx_datetime",
@@ -63,8 +76,8 @@ def compute_features(
 
     ``transactions`` has the silver columns ``transaction_id, tx_datetime, tx_epoch_s,
     customer_id, terminal_id, tx_amount``; ``fraud_reports`` has ``transaction_id, reported_at``
-    (reports of unknown transactions are ignored). Returns ``transaction_id``, the 15 features
-    and the label ``tx_fraud``.
+    (reports of unknown transactions are ignored). Returns ``transaction_id``, the 15 features,
+    the 6 extra ones and the label ``tx_fraud``.
     """
     df = transactions[TRANSACTION_COLUMNS].merge(
         fraud_reports[REPORT_COLUMNS], on="transaction_id", how="left"
@@ -84,6 +97,17 @@ def compute_features(
         _check_aligned(count, df["customer_id"])
         df[f"customer_id_nb_tx_{n}day_window"] = count.to_numpy().astype("int64")
         df[f"customer_id_avg_amount_{n}day_window"] = (amount / count).to_numpy()
+        df[f"customer_id_amount_ratio_{n}day_window"] = (
+            df["tx_amount"] / df[f"customer_id_avg_amount_{n}day_window"]
+        )
+    longest = max(customer_windows)
+    rolling = by_customer.rolling(f"{longest}D", on="t")["tx_amount"]
+    std = rolling.std(ddof=0).to_numpy()
+    deviation = df["tx_amount"].to_numpy() - df[f"customer_id_avg_amount_{longest}day_window"].to_numpy()
+    df[f"customer_id_amount_zscore_{longest}day_window"] = np.divide(
+        deviation, std, out=np.zeros(len(df)), where=std > 0
+    )
+    df[f"customer_id_max_amount_{longest}day_window"] = rolling.max().to_numpy()
 
     # terminal risk: (t - n - d days, t - d days] = (t - n - d, t] minus (t - d, t]
     df = df.sort_values(["terminal_id", "t", "transaction_id"], ignore_index=True)
@@ -103,7 +127,14 @@ def compute_features(
             frauds, count, out=np.zeros(len(df)), where=count > 0
         )
 
-    columns = ["transaction_id", *feature_columns(customer_windows, terminal_windows), "tx_fraud"]
+    df[f"terminal_id_reported_frauds_{delay_days}day_window"] = _reported_frauds(df, delay_days)
+
+    columns = [
+        "transaction_id",
+        *feature_columns(customer_windows, terminal_windows),
+        *extra_feature_columns(customer_windows, delay_days),
+        "tx_fraud",
+    ]
     return df.sort_values("transaction_id", ignore_index=True)[columns]
 
 
@@ -117,6 +148,37 @@ def feature_columns(
     for n in terminal_windows:
         columns += [f"terminal_id_nb_tx_{n}day_window", f"terminal_id_risk_{n}day_window"]
     return columns
+
+
+def extra_feature_columns(
+    customer_windows: Sequence[int] = (1, 7, 30), delay_days: int = 7
+) -> list[str]:
+    """Our extra feature names for the given windows (EXTRA_FEATURES for the defaults)."""
+    longest = max(customer_windows)
+    return [
+        *(f"customer_id_amount_ratio_{n}day_window" for n in customer_windows),
+        f"customer_id_amount_zscore_{longest}day_window",
+        f"customer_id_max_amount_{longest}day_window",
+        f"terminal_id_reported_frauds_{delay_days}day_window",
+    ]
+
+
+def _reported_frauds(df: pd.DataFrame, delay_days: int) -> np.ndarray:
+    """Per row of ``df``: the other frauds of its terminal in (t - d days, t] (same-second ones
+    with a higher transaction_id excluded) reported at or before the transaction."""
+    frauds = df.loc[df["tx_fraud"] == 1, ["terminal_id", "transaction_id", "t", "reported_at"]]
+    frauds = frauds.rename(columns={"transaction_id": "fraud_id", "t": "fraud_t"})
+    rows = df[["terminal_id", "transaction_id", "t", "tx_datetime"]].reset_index(names="row")
+    pairs = frauds.merge(rows, on="terminal_id")
+    pairs = pairs[
+        (pairs["fraud_t"] > pairs["t"] - pd.Timedelta(days=delay_days))
+        & (
+            (pairs["fraud_t"] < pairs["t"])
+            | ((pairs["fraud_t"] == pairs["t"]) & (pairs["fraud_id"] < pairs["transaction_id"]))
+        )
+        & (pairs["reported_at"] <= pairs["tx_datetime"])
+    ]
+    return np.bincount(pairs["row"].to_numpy(), minlength=len(df)).astype("int64")
 
 
 def project_windows(project_dir: Path | str) -> tuple[list[int], list[int], int]:
@@ -189,7 +251,8 @@ def compare(
     tolerance: float = 1e-9,
 ) -> Comparison:
     """Compare two feature tables on ``transaction_id``: integers exactly, floats within
-    ``tolerance`` (absolute, or relative to the expected value when that is larger than 1).
+    ``tolerance`` (absolute, or relative to the expected value when that is larger than 1);
+    missing values (NaN, NaT, None) on both sides are equal.
 
     Rows present in only one table count as mismatches of the pseudo-column ``transaction_id``.
     """
@@ -211,9 +274,9 @@ def compare(
         if np.issubdtype(want.dtype, np.floating) or np.issubdtype(got.dtype, np.floating):
             got, want = got.astype("float64"), want.astype("float64")
             scale = np.maximum(1.0, np.abs(want))
-            differs = ~(np.abs(got - want) <= tolerance * scale)
+            differs = ~(np.abs(got - want) <= tolerance * scale) & ~(np.isnan(got) & np.isnan(want))
         else:
-            differs = got != want
+            differs = ~((got == want) | (pd.isna(got) & pd.isna(want)))
         if differs.any():
             mismatches[column] = int(differs.sum())
             bad_rows = bad_rows | merged.index.isin(both.index[differs])

@@ -8,32 +8,30 @@
 {% macro spark__load_csv_rows(model, agate_table) %}
     {%- set batch_size = get_batch_size() -%}
     {%- set column_override = model['config'].get('column_types', {}) -%}
+    {%- set types = [] -%}
+    {%- for col_name in agate_table.column_names -%}
+        {%- do types.append(column_override.get(col_name, adapter.convert_type(agate_table, loop.index0))) -%}
+    {%- endfor -%}
     {%- set statements = [] -%}
     {%- for chunk in agate_table.rows | batch(batch_size) -%}
-        {%- set sql -%}
-            insert into {{ this.render() }} values
-            {% for row in chunk -%}
-                (
-                {%- for col_name in agate_table.column_names -%}
-                    {%- set inferred_type = adapter.convert_type(agate_table, loop.index0) -%}
-                    {%- set type = column_override.get(col_name, inferred_type) -%}
-                    {%- set value = row[loop.index0] -%}
-                    {%- if value is none -%}
-                        {%- set literal = 'null' -%}
-                    {%- elif value is number and value is not sameas true and value is not sameas false -%}
-                        {%- set literal = value | string -%}
-                    {%- else -%}
-                        {%- set literal = "'" ~ (value | string | replace('\\', '\\\\') | replace("'", "\\'")) ~ "'" -%}
-                    {%- endif -%}
-                    cast({{ literal }} as {{ type }}){{ "," if not loop.last }}
-                {%- endfor -%}
-                ){{ "," if not loop.last }}
-            {% endfor -%}
-        {%- endset -%}
+        {%- set rows = [] -%}
+        {%- for row in chunk -%}
+            {%- set values = [] -%}
+            {%- for value in row -%}
+                {%- if value is none -%}
+                    {%- set literal = 'null' -%}
+                {%- elif value is number and value is not sameas true and value is not sameas false -%}
+                    {%- set literal = value | string -%}
+                {%- else -%}
+                    {%- set literal = "'" ~ (value | string | replace('\\', '\\\\') | replace("'", "\\'")) ~ "'" -%}
+                {%- endif -%}
+                {%- do values.append('cast(' ~ literal ~ ' as ' ~ types[loop.index0] ~ ')') -%}
+            {%- endfor -%}
+            {%- do rows.append('(' ~ values | join(', ') ~ ')') -%}
+        {%- endfor -%}
+        {%- set sql = 'insert into ' ~ this.render() ~ ' values ' ~ rows | join(', ') -%}
         {%- do adapter.add_query(sql, abridge_sql_log=True) -%}
-        {%- if loop.index0 == 0 -%}
-            {%- do statements.append(sql) -%}
-        {%- endif -%}
+        {%- do statements.append(sql) -%}
     {%- endfor -%}
     {{ return(statements[0]) }}
 {% endmacro %}

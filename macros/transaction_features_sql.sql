@@ -3,8 +3,8 @@
     feature table over the given inputs (relations, or parenthesised subqueries, with the columns
     of silver.int_transactions_deduplicated and silver.int_fraud_reports_deduplicated).
 
-    One row per transaction of `transactions`: the 15 handbook features, point in time, and the
-    label as of the reports in `fraud_reports`.
+    One row per transaction of `transactions`: the 15 handbook features and our 6 extra ones,
+    point in time, and the label as of the reports in `fraud_reports`.
 
     * customer windows (t - n days, t], the current transaction included; two transactions of a
       card in the same second are ordered by transaction_id (the later one is not in the earlier
@@ -12,7 +12,17 @@
     * terminal windows (t - n - d days, t - d days], d = var('terminal_delay_days'); the risk
       counts only frauds reported at or before t, whatever the report delay: the windowed count
       of every fraud reported so far, minus those reported after t, found by a join of the few
-      frauds reported more than d days after they happened (none when reports take <= d days).
+      frauds reported more than d days after they happened (none when reports take <= d days);
+    * extra customer features over the same customer windows: amount / window mean (every
+      window), and over the longest window the amount's z-score (population std; 0 when the std is
+      0) and the maximum amount. Same-second ties: the count and sum are corrected by subtraction,
+      the max and variance of the (rare) tied rows are recomputed by a join of their history;
+    * terminal_id_reported_frauds_{d}day_window: the OTHER transactions of the terminal in
+      (t - d days, t] (same-second peers with a higher transaction_id excluded) that are frauds
+      reported at or before t: the window the terminal risk leaves out, counted with the labels
+      known at t thanks to the feed's report timestamps. A join of the fraud rows onto their
+      terminal's transactions, in d-day buckets: at most a fraud's terminal transactions of 2d
+      days each (worst case a busy terminal: frauds x its transactions in 2d days).
 
     Windows are RANGE frames over the integer epoch seconds (DuckDB and Spark alike). A row's
     features depend only on rows of the previous feature_lookback_days() days, so the statement
@@ -26,6 +36,7 @@
     {%- set delay_days = var('terminal_delay_days') -%}
     {%- set seconds_per_day = 86400 -%}
     {%- set fraud_weight = 67108864 -%}
+    {%- set longest_customer_window = customer_windows | max -%}
     {%- if delay_days < 1 -%}
         {{ exceptions.raise_compiler_error(
             "var('terminal_delay_days') must be at least 1 day (got " ~ delay_days ~ "): "
@@ -108,6 +119,14 @@
                 order by labelled.tx_epoch_s {{ days_range_frame(n) }}
             ) as customer_amount_{{ n }}day_with_peers,
             {% endfor %}
+            max(labelled.tx_amount) over (
+                partition by labelled.customer_id
+                order by labelled.tx_epoch_s {{ days_range_frame(longest_customer_window) }}
+            ) as customer_max_amount_with_peers,
+            var_pop(labelled.tx_amount) over (
+                partition by labelled.customer_id
+                order by labelled.tx_epoch_s {{ days_range_frame(longest_customer_window) }}
+            ) as customer_var_amount_with_peers,
 
             coalesce(
                 lag(labelled.tx_epoch_s) over customer_order = labelled.tx_epoch_s
@@ -185,6 +204,77 @@
 
     ),
 
+    -- The max and variance over the longest customer window of the tied rows, recomputed from
+    -- their card's history with the tie rule (no subtraction exists for them).
+    tied_customer_windows as (
+
+        select
+            tied.transaction_id,
+            max(history.tx_amount) as max_amount,
+            var_pop(history.tx_amount) as var_amount
+
+        from same_second_peers as tied
+        inner join labelled as history
+            on
+                tied.customer_id = history.customer_id
+                and history.tx_epoch_s > tied.tx_epoch_s - {{ longest_customer_window * seconds_per_day }}
+                and history.tx_epoch_s <= tied.tx_epoch_s
+        where
+            history.tx_epoch_s < tied.tx_epoch_s
+            or history.transaction_id <= tied.transaction_id
+        group by tied.transaction_id
+
+    ),
+
+    -- Fraud rows, each in the two d-day buckets that the transactions whose (t - d days, t]
+    -- window holds it fall in (t in [fraud time, fraud time + d days)).
+    fraud_buckets as (
+
+        select
+            labelled.terminal_id,
+            labelled.transaction_id,
+            labelled.tx_epoch_s,
+            labelled.reported_at,
+            cast(floor(labelled.tx_epoch_s / {{ delay_days * seconds_per_day }}) as bigint)
+            + spread.bucket_offset as bucket
+
+        from labelled
+        cross join (
+            select 0 as bucket_offset
+            union all
+            select 1 as bucket_offset
+        ) as spread
+        where labelled.tx_fraud = 1
+
+    ),
+
+    -- per transaction: the other frauds of its terminal in (t - d days, t] known at t
+    terminal_reported_frauds as (
+
+        select
+            transactions.transaction_id,
+            count(*) as nb_reported_frauds
+
+        from transactions
+        inner join fraud_buckets
+            on
+                transactions.terminal_id = fraud_buckets.terminal_id
+                and cast(floor(transactions.tx_epoch_s / {{ delay_days * seconds_per_day }}) as bigint)
+                = fraud_buckets.bucket
+        where
+            fraud_buckets.tx_epoch_s > transactions.tx_epoch_s - {{ delay_days * seconds_per_day }}
+            and (
+                fraud_buckets.tx_epoch_s < transactions.tx_epoch_s
+                or (
+                    fraud_buckets.tx_epoch_s = transactions.tx_epoch_s
+                    and fraud_buckets.transaction_id < transactions.transaction_id
+                )
+            )
+            and fraud_buckets.reported_at <= transactions.tx_datetime
+        group by transactions.transaction_id
+
+    ),
+
     -- Frauds that can sit in a terminal window (which ends d days before t) and still be
     -- unknown at t: those reported more than d days after they happened. Rare; none at all
     -- when every report takes at most d days.
@@ -232,65 +322,114 @@
 
     ),
 
+    -- the customer windows without later same-second peers, and the corrections joined on
+    corrected as (
+
+        select
+            tallied.*,
+            {% for n in customer_windows %}
+            tallied.customer_nb_tx_{{ n }}day_with_peers - coalesce(later_same_second.nb_tx, 0)
+                as customer_nb_tx_{{ n }}day,
+            tallied.customer_amount_{{ n }}day_with_peers - coalesce(later_same_second.amount, 0)
+                as customer_amount_{{ n }}day,
+            {% endfor %}
+            coalesce(tied_customer_windows.max_amount, tallied.customer_max_amount_with_peers)
+                as customer_max_amount,
+            coalesce(tied_customer_windows.var_amount, tallied.customer_var_amount_with_peers)
+                as customer_var_amount,
+            {% for n in terminal_windows %}
+            coalesce(terminal_unknown_frauds.nb_unknown_frauds_{{ n }}day_window, 0)
+                as terminal_nb_unknown_frauds_{{ n }}day_window,
+            {% endfor %}
+            coalesce(terminal_reported_frauds.nb_reported_frauds, 0) as terminal_nb_reported_frauds
+
+        from tallied
+        left join later_same_second
+            on tallied.transaction_id = later_same_second.transaction_id
+        left join tied_customer_windows
+            on tallied.transaction_id = tied_customer_windows.transaction_id
+        left join terminal_unknown_frauds
+            on tallied.transaction_id = terminal_unknown_frauds.transaction_id
+        left join terminal_reported_frauds
+            on tallied.transaction_id = terminal_reported_frauds.transaction_id
+
+    ),
+
     final as (
 
         select
             -- ids
-            tallied.transaction_id,
+            corrected.transaction_id,
 
             -- timestamps
-            tallied.tx_datetime,
-            tallied.tx_date,
+            corrected.tx_datetime,
+            corrected.tx_date,
 
             -- ids
-            tallied.customer_id,
-            tallied.terminal_id,
+            corrected.customer_id,
+            corrected.terminal_id,
 
             -- features: the transaction
-            tallied.tx_amount,
+            corrected.tx_amount,
             cast(
-                case when {{ iso_day_of_week('tallied.tx_datetime') }} >= 6 then 1 else 0 end
+                case when {{ iso_day_of_week('corrected.tx_datetime') }} >= 6 then 1 else 0 end
                 as integer
             ) as tx_during_weekend,
             cast(
-                case when extract(hour from tallied.tx_datetime) <= 6 then 1 else 0 end
+                case when extract(hour from corrected.tx_datetime) <= 6 then 1 else 0 end
                 as integer
             ) as tx_during_night,
 
             -- features: the customer's spending
             {% for n in customer_windows %}
-            tallied.customer_nb_tx_{{ n }}day_with_peers - coalesce(later_same_second.nb_tx, 0)
-                as customer_id_nb_tx_{{ n }}day_window,
-            (tallied.customer_amount_{{ n }}day_with_peers - coalesce(later_same_second.amount, 0))
-            / (tallied.customer_nb_tx_{{ n }}day_with_peers - coalesce(later_same_second.nb_tx, 0))
+            corrected.customer_nb_tx_{{ n }}day as customer_id_nb_tx_{{ n }}day_window,
+            corrected.customer_amount_{{ n }}day / corrected.customer_nb_tx_{{ n }}day
                 as customer_id_avg_amount_{{ n }}day_window,
             {% endfor %}
 
             -- features: the terminal's risk
             {% for n in terminal_windows %}
-            tallied.terminal_nb_tx_{{ n }}day_window as terminal_id_nb_tx_{{ n }}day_window,
+            corrected.terminal_nb_tx_{{ n }}day_window as terminal_id_nb_tx_{{ n }}day_window,
             case
-                when tallied.terminal_nb_tx_{{ n }}day_window = 0 then 0.0
+                when corrected.terminal_nb_tx_{{ n }}day_window = 0 then 0.0
                 else
                     cast(
-                        tallied.terminal_nb_frauds_{{ n }}day_window
-                        - coalesce(terminal_unknown_frauds.nb_unknown_frauds_{{ n }}day_window, 0)
+                        corrected.terminal_nb_frauds_{{ n }}day_window
+                        - corrected.terminal_nb_unknown_frauds_{{ n }}day_window
                         as double
                     )
-                    / tallied.terminal_nb_tx_{{ n }}day_window
+                    / corrected.terminal_nb_tx_{{ n }}day_window
             end as terminal_id_risk_{{ n }}day_window,
             {% endfor %}
 
-            -- label (as of this build)
-            tallied.tx_fraud,
-            tallied.reported_at as fraud_reported_at,
-            cast(coalesce(tallied.fraud_scenario, 0) as integer) as tx_fraud_scenario
+            -- extra features: the amount against the customer's habits
+            {% for n in customer_windows %}
+            corrected.tx_amount
+            / (corrected.customer_amount_{{ n }}day / corrected.customer_nb_tx_{{ n }}day)
+                as customer_id_amount_ratio_{{ n }}day_window,
+            {% endfor %}
+            case
+                when corrected.customer_var_amount <= 0 then 0.0
+                else
+                    (
+                        corrected.tx_amount
+                        - corrected.customer_amount_{{ longest_customer_window }}day
+                        / corrected.customer_nb_tx_{{ longest_customer_window }}day
+                    )
+                    / sqrt(corrected.customer_var_amount)
+            end as customer_id_amount_zscore_{{ longest_customer_window }}day_window,
+            corrected.customer_max_amount as customer_id_max_amount_{{ longest_customer_window }}day_window,
 
-        from tallied
-        left join later_same_second
-            on tallied.transaction_id = later_same_second.transaction_id
-        left join terminal_unknown_frauds
-            on tallied.transaction_id = terminal_unknown_frauds.transaction_id
+            -- extra feature: the terminal's frauds reported in the window its risk leaves out
+            cast(corrected.terminal_nb_reported_frauds as bigint)
+                as terminal_id_reported_frauds_{{ delay_days }}day_window,
+
+            -- label (as of this build)
+            corrected.tx_fraud,
+            corrected.reported_at as fraud_reported_at,
+            cast(coalesce(corrected.fraud_scenario, 0) as integer) as tx_fraud_scenario
+
+        from corrected
 
     )
 

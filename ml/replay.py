@@ -30,9 +30,9 @@ days after the next day to replay stop it with one line.
 
 Fast: on DuckDB, dbt runs in one worker process that imports dbt and parses the project once,
 then builds each day with the parsed manifest (dbt-duckdb releases the database file after each
-build, so ``ml`` can write in between). Daily builds leave out what does not change from day to
-day (seeds and dbt unit tests; both run in the bootstrap build). Other targets run one dbt
-subprocess per build (ml.dbt_runner).
+build, so ``ml`` can write in between). Builds leave out what a replay does not change: dbt unit
+tests (they test the SQL; CI runs them) and, after the bootstrap build, seeds. Other targets run
+one dbt subprocess per build (ml.dbt_runner).
 """
 
 from __future__ import annotations
@@ -43,9 +43,7 @@ import hashlib
 import io
 import json
 import logging
-import multiprocessing
 import os
-import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -61,8 +59,10 @@ from ml.settings import Settings
 
 PERFORMANCE_TABLE = "gold.model_performance_daily"
 DRIFT_TABLE = "gold.feature_drift_daily"
-#: Resource types built only by the bootstrap: they do not change from one day to the next.
+#: Resource types the daily builds leave out: seeds (reference data, loaded by the bootstrap build)
+#: and dbt unit tests (they test the SQL, which does not change during a replay; CI runs them).
 DAILY_EXCLUDED_RESOURCE_TYPES = ("unit_test", "seed")
+BOOTSTRAP_EXCLUDED_RESOURCE_TYPES = ("unit_test",)
 ALERT_EVENTS = ("drift_alert", "performance_alert")
 BOOTSTRAP = "bootstrap"
 
@@ -162,35 +162,41 @@ def cooldown_until(last_training: dt.date | None, cooldown_days: int) -> dt.date
 # --- dbt: one worker process on DuckDB, a subprocess per build elsewhere ---------------------------
 
 
-def _dbt_worker(conn: Any, env: dict[str, str], log_file: str) -> None:
-    """Child process: parse once, then run each requested dbt command with the parsed manifest."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    os.environ.update(env)
-    fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
+WORKER_LOG_VARIABLE = "FRAUDOPS_REPLAY_DBT_LOG"
+
+
+def dbt_worker_main() -> None:
+    """The dbt worker process: parse once, then serve dbt commands with the parsed manifest.
+
+    Requests and replies are JSON lines on stdin / the original stdout; dbt's own output goes to
+    the log file named by ``$FRAUDOPS_REPLAY_DBT_LOG``. Ends at end of input (the replay closed
+    the pipe, or died).
+    """
+    import sys
+
+    replies = os.fdopen(os.dup(1), "w", buffering=1)
+    log = os.open(os.environ[WORKER_LOG_VARIABLE], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
     from dbt.cli.main import dbtRunner
 
     runner = None
-    while True:
-        request = conn.recv()
-        if request is None:
-            break
-        kind, args = request
+    for line in sys.stdin:
+        kind, args = json.loads(line)
         try:
             if kind == "parse":
                 parsed = dbtRunner().invoke(args)
                 runner = dbtRunner(manifest=parsed.result) if parsed.success else None
-                conn.send({"success": bool(parsed.success), "error": _dbt_exception(parsed) or "", "nodes": []})
-                continue
-            if runner is None:
-                conn.send({"success": False, "error": "the project could not be parsed"})
-                continue
-            result = runner.invoke(args)
-            _release_duckdb()
-            conn.send({"success": bool(result.success), "error": _dbt_exception(result), "nodes": _dbt_nodes(result)})
-        except BaseException as exc:  # noqa: BLE001 - report anything to the parent, keep serving
-            conn.send({"success": False, "error": f"{type(exc).__name__}: {exc}".splitlines()[0]})
+                reply = {"success": bool(parsed.success), "error": _dbt_exception(parsed), "nodes": []}
+            elif runner is None:
+                reply = {"success": False, "error": "the dbt project could not be parsed"}
+            else:
+                result = runner.invoke(args)
+                _release_duckdb()
+                reply = {"success": bool(result.success), "error": _dbt_exception(result), "nodes": _dbt_nodes(result)}
+        except Exception as exc:  # noqa: BLE001 - report anything to the replay, keep serving
+            reply = {"success": False, "error": f"{type(exc).__name__}: {exc}"}
+        replies.write(json.dumps(reply) + "\n")
 
 
 def _release_duckdb() -> None:
@@ -207,8 +213,10 @@ def _release_duckdb() -> None:
 
 
 def _dbt_exception(result: Any) -> str:
+    """dbt's error in one line: its header ("Parsing Error") and the detail lines after it."""
     exc = getattr(result, "exception", None)
-    return str(exc).strip().splitlines()[0][:500] if exc else ""
+    lines = [line.strip() for line in str(exc or "").splitlines() if line.strip()]
+    return " ".join(lines[:3])[:500]
 
 
 def _dbt_nodes(result: Any) -> list[dict[str, Any]]:
@@ -247,7 +255,6 @@ class DbtSession:
         self.vars = json.dumps({"label_maturity_days": settings.training.delay_days})
         self.use_worker = worker
         self._process: Any = None
-        self._conn: Any = None
         self._busy = False  # a request is being served: stopping now interrupts a build
 
     def _common(self) -> list[str]:
@@ -270,30 +277,46 @@ class DbtSession:
         self.close(force=self._busy)
 
     def _start(self) -> None:
-        context = multiprocessing.get_context("spawn")
-        parent, child = context.Pipe()
+        import subprocess
+        import sys
+
         self.target_path.mkdir(parents=True, exist_ok=True)
-        log_file = str(self.target_path / "replay-dbt-worker.log")
-        self._process = context.Process(target=_dbt_worker, args=(child, self.env, log_file), daemon=True)
-        self._process.start()
-        child.close()
-        self._conn = parent
-        self._request(("parse", ["parse", *self._common()]), "parse")
+        env = {**os.environ, **self.env, WORKER_LOG_VARIABLE: str(self.log_file)}
+        # a session of its own: Ctrl-C reaches the replay, which decides when the worker stops
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", "from ml.replay import dbt_worker_main; dbt_worker_main()"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=Path(self.settings.dbt.project_dir).resolve(),
+            env=env,
+            text=True,
+            start_new_session=True,
+        )
+        self._request(["parse", ["parse", *self._common()]], "parse")
+
+    @property
+    def log_file(self) -> Path:
+        return self.target_path / "replay-dbt-worker.log"
 
     def close(self, force: bool = False) -> None:
-        """Stop the worker: politely, or at once (``force``: after an error or Ctrl-C, when it
-        may be in the middle of a build; DuckDB rolls back the unfinished transaction)."""
+        """Stop the worker: at the end of its input, or at once (``force``: it may be in the
+        middle of a build, after an error or Ctrl-C; DuckDB rolls back the unfinished transaction)."""
+        import subprocess
+
         if self._process is None:
             return
+        process, self._process = self._process, None
         if not force:
             with contextlib.suppress(OSError, ValueError):
-                self._conn.send(None)
-            self._process.join(timeout=30)
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join(timeout=10)
-        self._conn.close()
-        self._process = self._conn = None
+                process.stdin.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=30)
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
+        for stream in (process.stdin, process.stdout):
+            with contextlib.suppress(OSError, ValueError):
+                stream.close()
 
     def build(self, selector: str, exclude_resource_types: tuple[str, ...] = ()) -> DbtBuild:
         args = ["build", "--selector", selector]
@@ -320,24 +343,28 @@ class DbtSession:
     def _worker_build(self, args: list[str]) -> list[dict[str, Any]]:
         if self._process is None:
             self._start()
-        return self._request(("invoke", args), " ".join(args[:3]))
+        return self._request(["invoke", args], " ".join(args[:3]))
 
-    def _request(self, request: tuple[str, list[str]], what: str) -> list[dict[str, Any]]:
-        log = self.target_path / "replay-dbt-worker.log"
+    def _request(self, request: list[Any], what: str) -> list[dict[str, Any]]:
+        log = self.log_file
+        self._busy = True
         try:
-            self._busy = True
-            self._conn.send(request)
-            reply = self._conn.recv()
-            self._busy = False
-        except (EOFError, OSError):
+            self._process.stdin.write(json.dumps(request) + "\n")
+            self._process.stdin.flush()
+            line = self._process.stdout.readline()
+        except OSError:
+            line = ""
+        if not line:
             self.close(force=True)
-            raise DbtError(f"the dbt worker stopped during dbt {what}; see {log}") from None
+            raise DbtError(f"the dbt worker stopped during dbt {what}; see {log}")
+        self._busy = False
+        reply = json.loads(line)
         if not reply["success"]:
             failed = [n for n in reply.get("nodes", []) if n["status"] in ("error", "fail", "runtime error")]
             detail = (
                 f"{failed[0]['unique_id']}: {failed[0]['message']}" if failed else reply.get("error") or f"see {log}"
             )
-            raise DbtError(f"dbt {what} failed: {detail.splitlines()[0][:400]}")
+            raise DbtError(f"dbt {what} failed: {' '.join(detail.split())[:500]}")
         return reply.get("nodes", [])
 
 
@@ -863,7 +890,7 @@ class Replayer:
         clock = time.perf_counter()
         try:
             self.land(plan_.warmup_start, day, report)
-            self.build("medallion", report, ())
+            self.build("medallion", report, BOOTSTRAP_EXCLUDED_RESOURCE_TYPES)
             self.retrain(day, [f"bootstrap: first champion, trained on the warm-up {plan_.warmup_start}..{day}"], report)
             champion = self.champion_version()
             if champion is None:
@@ -938,7 +965,7 @@ def replay(
         return result
 
     replayer.check_inputs(next_day)
-    use_worker = resolve_target(settings, settings.dbt.target).type == "duckdb"
+    use_worker = settings.replay.dbt_worker and resolve_target(settings, settings.dbt.target).type == "duckdb"
     with _quiet():
         replayer.experiment_id = tracking.configure(settings)
         from mlflow import MlflowClient

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,7 +25,7 @@ import pandas as pd
 
 from ml import registry
 from ml.errors import ConfigError
-from ml.registry import LoadedModel
+from ml.registry import LoadedModel, ModelInputs
 from ml.settings import Settings
 from ml.warehouse import open_warehouse
 
@@ -93,24 +94,35 @@ def score(
 
     client = registry.open_registry(settings)
     champion = registry.require_champion(client, name)
-    model = registry.load_model(name, str(champion.version))
-    seconds["registry"] = time.perf_counter() - clock
+    version = str(champion.version)
 
-    with open_warehouse(settings, target) as wh:
+    with open_warehouse(settings, target) as wh, ThreadPoolExecutor(1) as background:
         wh.require(table, "run dbt build to create it")
-        registry.check_signature(model, table, wh.columns(table))
+        table_columns = wh.columns(table)
+        reading: list[Future[pd.DataFrame]] = []
+
+        def start_reading(inputs: ModelInputs) -> None:
+            # once the signature is known and fits the table, read while the model deserialises
+            registry.check_signature(inputs, table, table_columns)
+            reading.append(
+                background.submit(
+                    wh.read_unmatched,
+                    table,
+                    [ID_COLUMN, *inputs.columns],
+                    key=ID_COLUMN,
+                    other=predictions_table,
+                    other_where={"model_version": version},
+                    date_column=DATE_COLUMN,
+                    start=start,
+                    end=end,
+                )
+            )
+
+        model = registry.load_model(name, version, overlap=start_reading)
+        seconds["registry"] = time.perf_counter() - clock
         tick = time.perf_counter()
-        frame = wh.read_unmatched(
-            table,
-            [ID_COLUMN, *model.columns],
-            key=ID_COLUMN,
-            other=predictions_table,
-            other_where={"model_version": model.version},
-            date_column=DATE_COLUMN,
-            start=start,
-            end=end,
-        )
-        seconds["read"] = time.perf_counter() - tick
+        frame = reading[0].result()
+        seconds["read"] = time.perf_counter() - tick  # what is left of it after loading the model
         registry.check_frame_types(model, table, frame)
 
         tick = time.perf_counter()

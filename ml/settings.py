@@ -63,6 +63,18 @@ FEATURES: tuple[str, ...] = (
     "terminal_id_nb_tx_30day_window",
     "terminal_id_risk_30day_window",
 )
+#: Our features beyond the handbook's (gold.transaction_features, docs/architecture.md): amount
+#: against the card's habits and the terminal's frauds reported in its last 7 days, point in time.
+#: A prequential experiment (4 folds, HistGradientBoosting, default world) measured AP 0.643 ->
+#: 0.791 and CP@100 0.261 -> 0.316 when they are added to FEATURES.
+EXTRA_FEATURES: tuple[str, ...] = (
+    "customer_id_amount_ratio_1day_window",
+    "customer_id_amount_ratio_7day_window",
+    "customer_id_amount_ratio_30day_window",
+    "customer_id_amount_zscore_30day_window",
+    "customer_id_max_amount_30day_window",
+    "terminal_id_reported_frauds_7day_window",
+)
 
 
 class _Section(BaseModel):
@@ -157,7 +169,7 @@ class MlflowSettings(_Section):
 
 class ModelSettings(_Section):
     name: str = "fraud_detector"
-    features: list[str] = Field(default_factory=lambda: list(FEATURES))
+    features: list[str] = Field(default_factory=lambda: [*FEATURES, *EXTRA_FEATURES])
     label: str = "tx_fraud"
     feature_table: str = "gold.transaction_features"
     alert_threshold: float = Field(0.5, ge=0, le=1)
@@ -228,6 +240,10 @@ class ReplaySettings(_Section):
     # days after the simulation, or the 30-day features of the training reference are still
     # filling up and look drifted later on.
     warmup_days: int = Field(60, gt=0)
+    # On DuckDB, run dbt in one worker process that parses the project once (false: a dbt
+    # subprocess per build, which imports dbt and checks the parse every time; other targets
+    # always do that).
+    dbt_worker: bool = True
 
 
 class RetrainingSettings(_Section):

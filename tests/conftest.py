@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.settings import FEATURES, Settings, load_settings
+from ml.settings import EXTRA_FEATURES, FEATURES, Settings, load_settings
 from ml.warehouse import open_warehouse
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -85,7 +85,24 @@ def make_feature_frame(
         rolling = frame.groupby("customer_id").rolling(f"{window}D", on="tx_datetime")["tx_amount"]
         frame[f"customer_id_nb_tx_{window}day_window"] = rolling.count().to_numpy().astype("int64")
         frame[f"customer_id_avg_amount_{window}day_window"] = rolling.mean().to_numpy()
+        frame[f"customer_id_amount_ratio_{window}day_window"] = (
+            frame["tx_amount"] / frame[f"customer_id_avg_amount_{window}day_window"]
+        )
+    std = rolling.std(ddof=0).to_numpy()  # the 30-day window (last of the loop)
+    deviation = frame["tx_amount"].to_numpy() - frame["customer_id_avg_amount_30day_window"].to_numpy()
+    frame["customer_id_amount_zscore_30day_window"] = np.divide(deviation, std, out=np.zeros(n), where=std > 0)
+    frame["customer_id_max_amount_30day_window"] = rolling.max().to_numpy()
     frame = frame.sort_values("transaction_id").reset_index(drop=True)
+    # other frauds of the terminal in (t - 7 days, t] reported by t
+    frauds = frame.loc[frame["tx_fraud"] == 1, ["terminal_id", "transaction_id", "tx_datetime", "fraud_reported_at"]]
+    pairs = frauds.merge(frame[["terminal_id", "transaction_id", "tx_datetime"]], on="terminal_id", suffixes=("_fraud", ""))
+    pairs = pairs[
+        (pairs["tx_datetime_fraud"] > pairs["tx_datetime"] - pd.Timedelta(days=7))
+        & (pairs["tx_datetime_fraud"] <= pairs["tx_datetime"])
+        & (pairs["transaction_id_fraud"] != pairs["transaction_id"])
+        & (pairs["fraud_reported_at"] <= pairs["tx_datetime"])
+    ]
+    frame["terminal_id_reported_frauds_7day_window"] = np.bincount(pairs["transaction_id"], minlength=n).astype("int64")
     # Terminal windows on whole days: transactions of days (d - n - 7, d - 7]; risk = those of
     # them whose fraud was reported before day d, over their count.
     day = (pd.to_datetime(frame["tx_date"]) - pd.Timestamp(start)).dt.days.to_numpy()
@@ -112,7 +129,7 @@ def make_feature_frame(
         frame[f"terminal_id_risk_{window}day_window"] = np.where(nb > 0, nf / np.maximum(nb, 1), 0.0)
     frame["tx_fraud_scenario"] = frame["tx_fraud"].astype("int32")
     frame["tx_date"] = frame["tx_date"].dt.date
-    columns = ["transaction_id", "tx_datetime", "tx_date", "customer_id", "terminal_id", *FEATURES]
+    columns = ["transaction_id", "tx_datetime", "tx_date", "customer_id", "terminal_id", *FEATURES, *EXTRA_FEATURES]
     return frame[[*columns, "tx_fraud", "fraud_reported_at", "tx_fraud_scenario"]]
 
 

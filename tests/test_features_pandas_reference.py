@@ -157,3 +157,61 @@ def test_compare_accepts_rounding_and_flags_real_differences(reference: ModuleTy
         "customer_id_avg_amount_30day_window": 1
     }
     assert reference.compare(missing, expected).mismatches == {"transaction_id": 1}
+
+
+def test_extra_customer_features(reference: ModuleType) -> None:
+    # given card 1: 100 exactly 30 days before t, 2 one second later, 4 at t; card 2 alone;
+    # card 4: two transactions in the same second (ids 40 < 41)
+    given = transactions(
+        (1, -30 * DAY, 1, 1, 100.0),
+        (2, -30 * DAY + 1, 1, 2, 2.0),
+        (3, 0, 1, 3, 4.0),
+        (20, 0, 2, 4, 7.5),
+        (41, 0, 4, 5, 6.0),
+        (40, 0, 4, 5, 2.0),
+    )
+    # when
+    features = reference.compute_features(given, reports()).set_index("transaction_id")
+    # then the window (t - 30 days, t] holds 2 and 3: mean 3, std 1
+    at_t = features.loc[3]
+    assert at_t["customer_id_amount_ratio_30day_window"] == 4 / 3
+    assert at_t["customer_id_amount_ratio_1day_window"] == 1.0
+    assert at_t["customer_id_amount_zscore_30day_window"] == 1.0
+    assert at_t["customer_id_max_amount_30day_window"] == 4.0
+    # and 2 sees 1 a second earlier: mean 51, std 49
+    assert features.loc[2, "customer_id_amount_zscore_30day_window"] == -1.0
+    assert features.loc[2, "customer_id_max_amount_30day_window"] == 100.0
+    # and a lone transaction has std 0, hence z-score 0
+    assert features.loc[20, "customer_id_amount_zscore_30day_window"] == 0.0
+    # and the same-second transaction with the lower id does not see the other one
+    assert features.loc[40, "customer_id_max_amount_30day_window"] == 2.0
+    assert features.loc[40, "customer_id_amount_zscore_30day_window"] == 0.0
+    assert features.loc[41, "customer_id_amount_zscore_30day_window"] == 1.0
+    assert features.loc[41, "customer_id_amount_ratio_7day_window"] == 1.5
+
+
+def test_reported_frauds_counts_other_frauds_known_at_t(reference: ModuleType) -> None:
+    # given frauds on terminal 7: 1 exactly 7 days before t, 2 a second later (reported the day
+    # before t), 3 (reported exactly at t), 4 (reported a second after t), a genuine 5, and
+    # 9, 10, 11 at t, all reported at t
+    given = transactions(
+        (1, -7 * DAY, 1, 7, 1.0),
+        (2, -7 * DAY + 1, 2, 7, 1.0),
+        (3, -DAY, 3, 7, 1.0),
+        (4, -2 * DAY, 4, 7, 1.0),
+        (5, -3 * DAY, 5, 7, 1.0),
+        (9, 0, 9, 7, 1.0),
+        (10, 0, 10, 7, 1.0),
+        (11, 0, 11, 7, 1.0),
+        (20, 0, 20, 8, 1.0),
+    )
+    given_reports = reports((1, -6 * DAY), (2, -DAY), (3, 0), (4, 1), (9, 0), (10, 0), (11, 0))
+    # when
+    features = reference.compute_features(given, given_reports).set_index("transaction_id")
+    counted = features["terminal_id_reported_frauds_7day_window"]
+    # then 10 counts 2, 3 and 9: not 1 (outside), 4 (reported later), itself, nor 11 (higher id)
+    assert counted[10] == 3
+    assert counted[11] == 4
+    assert counted[9] == 2
+    assert counted[3] == 2  # 1, and 2 reported exactly at its time
+    assert counted[20] == 0  # another terminal

@@ -101,8 +101,9 @@ def test_sql_features_equal_the_pandas_reference(build: Build) -> None:
     reference = load_reference()
     # when the reference computes the features from them
     expected = reference.compute_features(build.transactions, build.reports)
-    # then every transaction has the same 15 features and label
-    comparison = reference.compare(build.features, expected, [*reference.FEATURES, "tx_fraud"])
+    # then every transaction has the same 15 + 6 features and label
+    columns = [*reference.FEATURES, *reference.EXTRA_FEATURES, "tx_fraud"]
+    comparison = reference.compare(build.features, expected, columns)
     assert comparison.equal, f"{comparison.summary()}\n{comparison.examples.T}"
     assert comparison.rows == len(build.transactions) > 10_000
 

@@ -126,6 +126,7 @@ def reg(trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reque
     }
     world = Reg(tmp_path, trained, name, sections)
     world.configure()
+    world.client()  # MLflow's process-wide URIs: not those a previous test left behind
     return world
 
 

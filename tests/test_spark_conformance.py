@@ -66,7 +66,7 @@ class Built:
 
     def dbt(self, target: str, *args: str) -> DbtResult:
         result = run_dbt(
-            list(args), project_dir=REPO_ROOT, target=target, target_path=self.base / f"target_{target}",
+            [*args, "--log-path", str(self.base / f"logs_{target}")], project_dir=REPO_ROOT, target=target, target_path=self.base / f"target_{target}",
             env=self.env(target), check=False,
         )
         self.results[target].append(result)
@@ -189,7 +189,7 @@ def _ml(built: Built, *args: str) -> subprocess.CompletedProcess:
 
 def test_ml_trains_and_scores_on_spark_and_the_downstream_models_build(built: Built) -> None:
     # given the medallion built on Spark, when ml trains, promotes and scores on the spark target
-    _ml(built, "train", "--target", "spark", "--train-days", "14")
+    _ml(built, "train", "--target", "spark", "--train-days", "14", "--candidate", "logistic_regression")
     _ml(built, "promote", "--target", "spark", "--force", "--reason", "spark end-to-end test")
     _ml(built, "score", "--target", "spark")
     # then the predictions are a Spark table holding a score for every gold transaction

@@ -14,6 +14,10 @@
 --   Compares every feature: a terminal risk counting a fraud reported after t, or a window
 --   longer than feature_lookback_days() (the history kept), changes them.
 --
+-- The extra features are covered too: the customer ones (amount ratios, z-score, max) in both
+-- comparisons, terminal_id_reported_frauds_{d}day_window in the global one (a fraud reported
+-- after t, or a same-second later peer, would make it differ).
+--
 -- Returns the differing transactions (and those missing on either side).
 {%- set seconds_per_day = 86400 -%}
 {%- set compare_days = 3 -%}
@@ -30,6 +34,16 @@
     {%- do all_columns['exact'].append('terminal_id_nb_tx_' ~ n ~ 'day_window') -%}
     {%- do all_columns['float'].append('terminal_id_risk_' ~ n ~ 'day_window') -%}
 {%- endfor -%}
+{#- the extra features: customer ones in both sets, the terminal's reported frauds globally -#}
+{%- set longest_customer_window = var('customer_windows_days') | max -%}
+{%- for columns in [customer_columns, all_columns] -%}
+    {%- for n in var('customer_windows_days') -%}
+        {%- do columns['float'].append('customer_id_amount_ratio_' ~ n ~ 'day_window') -%}
+    {%- endfor -%}
+    {%- do columns['float'].append('customer_id_amount_zscore_' ~ longest_customer_window ~ 'day_window') -%}
+    {%- do columns['float'].append('customer_id_max_amount_' ~ longest_customer_window ~ 'day_window') -%}
+{%- endfor -%}
+{%- do all_columns['exact'].append('terminal_id_reported_frauds_' ~ var('terminal_delay_days') ~ 'day_window') -%}
 
 {#- rows where the built and recomputed features differ, per set of columns -#}
 {%- set differs = {} -%}

@@ -1,10 +1,223 @@
 {#-
-    The fraud model's inputs: the 15 model inputs of the Fraud Detection Handbook (chapter 3.4),
-    point in time, plus the label. One row per transaction. The SQL lives in the macro
-    transaction_features_sql (macros/transaction_features_sql.sql) so that tests can evaluate the
-    very same statement over truncated inputs.
+    The fraud model's inputs: the 15 model inputs of the Fraud Detection Handbook (chapter 3.4)
+    and our 6 extra features, point in time, plus the label. One row per transaction. The SQL
+    lives in the macro transaction_features_sql (macros/transaction_features_sql.sql) so that tests
+    can evaluate the very same statement over truncated inputs.
+
+    Incremental (where the adapter can upsert, see macros/transaction_features_config.sql): a run
+    recomputes only the rows whose features or label can have changed since the table was built,
+    found by comparing silver with the table itself (no watermark):
+    * changed transactions: those not in the table yet (new or late-landed), and those whose
+      label differs from silver's (a fraud report landed, or changed, since);
+    * the rows they affect: a new transaction at c enters the customer windows of its card's
+      rows with t in [c, c + 30 days) and the terminal windows and reported-frauds counts of its
+      terminal's rows with t in [c, c + 37 days]; a label reported at r for a transaction at c
+      changes only its terminal's rows with t in [r, c + 37 days] (before r it was unknown, and
+      rows before r already count it as unknown). 37 = feature_lookback_days();
+    * those rows are recomputed with transaction_features_sql over silver from
+      feature_lookback_days() before the earliest of them, which gives their final features
+      (test_transaction_features__no_future_dependence checks that property), and upserted by
+      transaction_id. tests/test_features_incremental.py checks a day-by-day build equals a
+      full refresh.
 -#}
+-- sqlfluff:indentation:template_blocks_indent:false
+{{ config(
+    unique_key='transaction_id',
+    on_schema_change='fail',
+    **transaction_features_config()
+) }}
+
+{%- if is_incremental() %}
+{%- set seconds_per_day = 86400 -%}
+{%- set lookback_seconds = feature_lookback_days() * seconds_per_day -%}
+{%- set customer_seconds = (var('customer_windows_days') | max) * seconds_per_day %}
+
+with
+
+silver_transactions as (
+
+    select
+        silver_transactions.transaction_id,
+        silver_transactions.customer_id,
+        silver_transactions.terminal_id,
+        silver_transactions.tx_epoch_s
+
+    from {{ ref('int_transactions_deduplicated') }} as silver_transactions
+
+),
+
+silver_fraud_reports as (
+
+    select
+        silver_fraud_reports.transaction_id,
+        silver_fraud_reports.reported_at,
+        silver_fraud_reports.reported_epoch_s,
+        silver_fraud_reports.fraud_scenario
+
+    from {{ ref('int_fraud_reports_deduplicated') }} as silver_fraud_reports
+
+),
+
+built as (
+
+    select
+        built.transaction_id,
+        built.tx_fraud,
+        built.fraud_reported_at,
+        built.tx_fraud_scenario
+
+    from {{ this }} as built
+
+),
+
+-- transactions not in the table yet: they change rows from their own time on
+new_transactions as (
+
+    select
+        silver_transactions.transaction_id,
+        silver_transactions.customer_id,
+        silver_transactions.terminal_id,
+        silver_transactions.tx_epoch_s,
+        silver_transactions.tx_epoch_s as affects_from_epoch_s
+
+    from silver_transactions
+    left join built
+        on silver_transactions.transaction_id = built.transaction_id
+    where built.transaction_id is null
+
+),
+
+-- labels that differ between silver and the table (both sides are the < 1 % frauds)
+label_changes as (
+
+    select
+        coalesce(built_frauds.transaction_id, silver_fraud_reports.transaction_id) as transaction_id,
+        silver_fraud_reports.reported_epoch_s as new_reported_epoch_s,
+        {{ epoch_seconds('built_frauds.fraud_reported_at') }} as old_reported_epoch_s
+
+    from (
+        select built.*
+        from built
+        where built.tx_fraud = 1
+    ) as built_frauds
+    full outer join silver_fraud_reports
+        on built_frauds.transaction_id = silver_fraud_reports.transaction_id
+    where
+        built_frauds.transaction_id is null
+        or silver_fraud_reports.transaction_id is null
+        or built_frauds.fraud_reported_at <> silver_fraud_reports.reported_at
+        or built_frauds.tx_fraud_scenario <> silver_fraud_reports.fraud_scenario
+
+),
+
+-- landed transactions whose label changed: they change their terminal's rows from the
+-- earlier of the old and new report times on
+relabelled as (
+
+    select
+        silver_transactions.transaction_id,
+        silver_transactions.customer_id,
+        silver_transactions.terminal_id,
+        silver_transactions.tx_epoch_s,
+        least(
+            coalesce(label_changes.new_reported_epoch_s, label_changes.old_reported_epoch_s),
+            coalesce(label_changes.old_reported_epoch_s, label_changes.new_reported_epoch_s)
+        ) as affects_from_epoch_s
+
+    from label_changes
+    inner join silver_transactions
+        on label_changes.transaction_id = silver_transactions.transaction_id
+
+),
+
+changed as (
+
+    select * from new_transactions
+    union all
+    select * from relabelled
+
+),
+
+first_changes as (
+
+    select
+        min(new_transactions.tx_epoch_s) as new_from_epoch_s,
+        (select min(changed.affects_from_epoch_s) from changed) as changed_from_epoch_s
+
+    from new_transactions
+
+),
+
+-- the rows to recompute: the changed ones and those whose windows they enter
+affected as (
+
+    select changed.transaction_id
+    from changed
+
+    union distinct
+
+    select silver_transactions.transaction_id
+    from silver_transactions
+    cross join first_changes
+    inner join new_transactions
+        on silver_transactions.customer_id = new_transactions.customer_id
+    where
+        silver_transactions.tx_epoch_s >= first_changes.new_from_epoch_s
+        and silver_transactions.tx_epoch_s >= new_transactions.tx_epoch_s
+        and silver_transactions.tx_epoch_s < new_transactions.tx_epoch_s + {{ customer_seconds }}
+
+    union distinct
+
+    select silver_transactions.transaction_id
+    from silver_transactions
+    cross join first_changes
+    inner join changed
+        on silver_transactions.terminal_id = changed.terminal_id
+    where
+        silver_transactions.tx_epoch_s >= first_changes.changed_from_epoch_s
+        and silver_transactions.tx_epoch_s >= changed.affects_from_epoch_s
+        and silver_transactions.tx_epoch_s <= changed.tx_epoch_s + {{ lookback_seconds }}
+
+),
+
+-- the history their features read: feature_lookback_days() before the earliest of them
+history_start as (
+
+    select min(silver_transactions.tx_epoch_s) - {{ lookback_seconds }} as after_epoch_s
+
+    from silver_transactions
+    inner join affected
+        on silver_transactions.transaction_id = affected.transaction_id
+
+),
+
+features as (
+
+    select recomputed.*
+
+    from (
+        {{ transaction_features_sql(
+            transactions="(
+                select history.*
+                from " ~ ref('int_transactions_deduplicated') ~ " as history
+                cross join history_start
+                where history.tx_epoch_s > history_start.after_epoch_s
+            )",
+            fraud_reports=ref('int_fraud_reports_deduplicated')
+        ) | indent(8) }}
+    ) as recomputed
+    inner join affected
+        on recomputed.transaction_id = affected.transaction_id
+
+)
+
+select * from features
+
+{%- else %}
+
 {{ transaction_features_sql(
     transactions=ref('int_transactions_deduplicated'),
     fraud_reports=ref('int_fraud_reports_deduplicated')
 ) }}
+
+{%- endif %}

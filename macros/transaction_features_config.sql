@@ -1,0 +1,30 @@
+{#-
+    transaction_features_config(): how gold.transaction_features is materialized on this adapter,
+    as config() keyword arguments. The model is incremental (unique_key transaction_id, see
+    models/marts/fraud/transaction_features.sql) where the warehouse can upsert rows by key:
+    * DuckDB: delete+insert (delete the recomputed keys, insert their new rows);
+    * Databricks: merge (Delta tables);
+    * local Spark (dbt-spark session, parquet tables, no Delta): merge is impossible and
+      insert_overwrite replaces whole partitions, which would make the recomputed set date-wide;
+      the table is rebuilt in full instead (the same SELECT, is_incremental() false);
+    * anything else: merge.
+-#}
+{% macro transaction_features_config() %}
+    {{ return(adapter.dispatch('transaction_features_config')()) }}
+{% endmacro %}
+
+{% macro default__transaction_features_config() %}
+    {{ return({'materialized': 'incremental', 'incremental_strategy': 'merge'}) }}
+{% endmacro %}
+
+{% macro duckdb__transaction_features_config() %}
+    {{ return({'materialized': 'incremental', 'incremental_strategy': 'delete+insert'}) }}
+{% endmacro %}
+
+{% macro spark__transaction_features_config() %}
+    {{ return({'materialized': 'table'}) }}
+{% endmacro %}
+
+{% macro databricks__transaction_features_config() %}
+    {{ return({'materialized': 'incremental', 'incremental_strategy': 'merge'}) }}
+{% endmacro %}

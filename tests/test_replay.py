@@ -1,0 +1,208 @@
+"""`ml replay` end to end on a tiny world: bootstrap, daily scoring, scheduled and drift-triggered
+retraining with a cool-down, resumption after an interruption, the CLI.
+
+Each replay runs dbt, MLflow and the model lifecycle for real (about a minute each), so the
+world is tiny and short: 150 customers, labels 2 days late, 12 warm-up days, 3 replayed days.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from ml import replay as rp
+from ml.cli import app
+from ml.settings import Settings, load_settings
+from ml.warehouse import open_warehouse
+
+pytestmark = pytest.mark.slow
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+START = dt.date(2018, 4, 13)  # first replayed day; the warm-up is 2018-04-01..04-12
+END = dt.date(2018, 4, 15)
+DAYS = [START + dt.timedelta(days=i) for i in range((END - START).days + 1)]
+BOOTSTRAP_DAY = START - dt.timedelta(days=1)
+
+
+def _settings_file(root: Path, **sections: dict) -> Path:
+    """A settings file for a tiny replay whose warehouse, landing, MLflow and dbt files are under ``root``."""
+    doc = {
+        "dbt": {"project_dir": str(REPO_ROOT), "profiles_dir": str(REPO_ROOT), "target": "local"},
+        "simulation": {"customers": 150, "terminals": 300, "days": 15, "seed": 3, "label_delay_days": 2},
+        "landing": {"root": str(root / "landing")},
+        "mlflow": {
+            "tracking_uri": f"sqlite:///{root}/mlflow.db",
+            "artifact_location": str(root / "artifacts"),
+            "experiment": "replay-test",
+        },
+        "training": {
+            "train_days": 3, "delay_days": 2, "test_days": 2, "candidates": ["logistic_regression"],
+            "importance_max_rows": 500, "importance_repeats": 1, "reference_quantiles": 100,
+        },
+        # a tiny world: accept any challenger that is not worse than the champion by 1
+        "validation": {"min_average_precision": 0, "min_roc_auc": 0, "min_card_precision_at_100": 0, "max_regression": 1},
+        "replay": {"warmup_days": 12, "end": END.isoformat()},
+        "retraining": {"every_days": 0, "psi_threshold": None, "min_average_precision": None},
+    }
+    for section, values in sections.items():
+        doc[section] = {**doc.get(section, {}), **values}
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "settings.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+@pytest.fixture
+def replay_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_db_template: Path):
+    """Returns ``use(name)``: points the warehouse and dbt target at ``tmp_path/name`` (an MLflow
+    store copied from the migrated template) and returns that folder."""
+    monkeypatch.delenv("FRAUDOPS_TARGET", raising=False)
+    monkeypatch.delenv("FRAUDOPS_SETTINGS_FILE", raising=False)
+    for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        monkeypatch.delenv(key, raising=False)
+
+    def use(name: str) -> Path:
+        root = tmp_path / name
+        root.mkdir(parents=True, exist_ok=True)
+        if not (root / "mlflow.db").exists():
+            shutil.copyfile(mlflow_db_template, root / "mlflow.db")
+        monkeypatch.setenv("FRAUDOPS_DUCKDB_PATH", str(root / "warehouse.duckdb"))
+        monkeypatch.setenv("DBT_TARGET_PATH", str(root / "target"))
+        return root
+
+    return use
+
+
+def _tables(settings: Settings) -> dict[str, pd.DataFrame]:
+    with open_warehouse(settings, read_only=True) as wh:
+        return {
+            "predictions": wh.read("scoring.predictions"),
+            "events": wh.read("scoring.model_events"),
+            "features": wh.read("gold.transaction_features", ["transaction_id", "tx_date"]),
+            "bronze": wh.read("bronze.stg_landing__transactions", ["transaction_id", "_source_file"]),
+            "bronze_reports": wh.read("bronze.stg_landing__fraud_reports", ["transaction_id", "_source_file"]),
+        }
+
+
+def _events(tables: dict[str, pd.DataFrame]) -> list[tuple[str, str, str]]:
+    """(business day, event, version) of every event, in the order they were recorded."""
+    frame = tables["events"].sort_values("event_at", kind="stable")
+    return [
+        (pd.Timestamp(d).date().isoformat(), e, str(v))
+        for d, e, v in zip(frame["event_date"], frame["event"], frame["model_version"], strict=True)
+    ]
+
+
+def _assert_no_duplicates(tables: dict[str, pd.DataFrame]) -> None:
+    assert not tables["predictions"].duplicated(["transaction_id", "model_version"]).any()
+    assert tables["events"]["event_id"].is_unique
+    assert tables["bronze"]["transaction_id"].is_unique
+    assert tables["bronze_reports"]["transaction_id"].is_unique
+
+
+def test_scheduled_replay_resumes_after_an_interruption_as_if_uninterrupted(replay_root, monkeypatch):
+    # given a world replayed without interruption, with a retraining scheduled every 2 days
+    schedule = {"retraining": {"every_days": 2}}
+    straight = load_settings(_settings_file(replay_root("straight"), **schedule))
+    result = rp.replay(straight)
+    reference = _tables(straight)
+
+    # then it bootstraps a champion, scores exactly the replayed days, once each
+    assert result.bootstrap is not None and [d.day for d in result.days] == DAYS
+    predictions = reference["predictions"].merge(reference["features"], on="transaction_id")
+    assert sorted({pd.Timestamp(d).date() for d in predictions["tx_date"]}) == DAYS
+    in_days = reference["features"]["tx_date"].map(lambda d: pd.Timestamp(d).date()).isin(DAYS)
+    assert len(predictions) == int(in_days.sum())
+    _assert_no_duplicates(reference)
+    # and retrains on schedule (2 days after the bootstrap), every decision logged with its run
+    b, d1, d2, d3 = (day.isoformat() for day in [BOOTSTRAP_DAY, *DAYS])
+    assert _events(reference) == [
+        (b, "trained", "1"), (b, "validated", "1"), (b, "promoted", "1"), (b, "day_completed", "1"),
+        (d1, "scored", "1"), (d1, "day_completed", "1"),
+        (d2, "scored", "1"), (d2, "trained", "2"), (d2, "validated", "2"), (d2, "promoted", "2"), (d2, "day_completed", "2"),
+        (d3, "scored", "2"), (d3, "day_completed", "2"),
+    ]
+    trained = reference["events"].loc[reference["events"]["event"] == "trained"].sort_values("event_at")
+    assert trained["reason"].iloc[0].startswith("bootstrap: first champion")
+    assert trained["reason"].iloc[1].startswith("scheduled: 2 days since the last training")
+    assert reference["events"]["run_id"].notna().all()
+    # and the labels of the first day matured within the replay (2-day delay): its AP is monitored
+    assert result.days[2].matured_day == DAYS[0] and result.days[2].matured_average_precision is not None
+
+    # when the same world is replayed through the CLI up to the 1st day, then interrupted on the
+    # 2nd day while validating the scheduled challenger, then run again to the end
+    interrupted_file = _settings_file(replay_root("interrupted"), **schedule)
+    cli = CliRunner().invoke(app, ["replay", "--settings", str(interrupted_file), "--end", DAYS[0].isoformat()])
+    assert cli.exit_code == 0, cli.output
+    assert f"{BOOTSTRAP_DAY} bootstrap" in cli.output and f"{DAYS[0]} day" in cli.output
+    assert "promoted v1" in cli.output and "replayed 1 day(s)" in cli.output
+    interrupted = load_settings(interrupted_file)
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr("ml.registry.validate", interrupt)
+        rp.replay(interrupted)
+    half = _tables(interrupted)
+    assert _events(half)[-2:] == [(d2, "scored", "1"), (d2, "trained", "2")]
+    resumed = rp.replay(interrupted)
+
+    # then the rerun finishes the 2nd day (validates and promotes the recorded challenger) and the
+    # 3rd, and the warehouse holds what the uninterrupted run wrote: same predictions (versions
+    # and scores), same events, no duplicate anywhere
+    assert resumed.resumed_after == DAYS[0] and [d.day for d in resumed.days] == DAYS[1:]
+    again = _tables(interrupted)
+    _assert_no_duplicates(again)
+    assert _events(again) == _events(reference)
+    columns = ["transaction_id", "model_version", "score", "is_alert"]
+    pd.testing.assert_frame_equal(
+        again["predictions"][columns].sort_values(columns[:2], ignore_index=True),
+        reference["predictions"][columns].sort_values(columns[:2], ignore_index=True),
+    )
+    assert len(again["bronze"]) == len(reference["bronze"])
+    assert len(again["bronze_reports"]) == len(reference["bronze_reports"])
+
+    # and a replay that is complete does nothing more
+    assert rp.replay(interrupted).days == []
+
+
+def test_drift_trigger_retrains_outside_the_cool_down(replay_root):
+    # given a drift rule that always holds (PSI >= 0 on tx_amount, 1 day) and a 2-day cool-down
+    settings = load_settings(
+        _settings_file(
+            replay_root("drift"),
+            retraining={"psi_threshold": 0.0, "drift_days": 1, "drift_features": ["tx_amount"], "cooldown_days": 2},
+        )
+    )
+
+    # when the days are replayed
+    result = rp.replay(settings)
+
+    # then day 1 (inside the bootstrap's cool-down) logs the alert without retraining, day 2
+    # retrains, day 3 (the new cool-down) is silent while the alert still holds
+    tables = _tables(settings)
+    d1, d2 = DAYS[0].isoformat(), DAYS[1].isoformat()
+    decisions = [
+        (d, e, v) for d, e, v in _events(tables)
+        if e not in ("scored", "day_completed") and d != BOOTSTRAP_DAY.isoformat()
+    ]
+    assert decisions == [
+        (d1, "drift_alert", "1"),
+        (d2, "drift_alert", "1"), (d2, "trained", "2"), (d2, "validated", "2"), (d2, "promoted", "2"),
+    ]
+    alerts = tables["events"].loc[tables["events"]["event"] == "drift_alert"].sort_values("event_at")
+    actions = [json.loads(d)["action"] for d in alerts["details"]]
+    assert actions[0] == f"none: cool-down after the retraining of {BOOTSTRAP_DAY} until {DAYS[0]}"
+    assert actions[1] == "retrain"
+    assert all(day.monitoring_alerts == ["drift_alert"] for day in result.days)
+    assert result.days[2].decisions == [f"drift_alert held (none: cool-down after the retraining of {DAYS[1]} until {DAYS[2]})"]
+    trained = tables["events"].loc[tables["events"]["event"] == "trained"].sort_values("event_at")
+    assert trained["reason"].iloc[1].startswith("drift_alert: PSI >= 0 on 1+ watched feature(s) for 1 day(s)")

@@ -1,0 +1,207 @@
+"""`ml replay` without dbt: retraining policies, the event log, the replay plan, CLI errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import settings_for
+from typer.testing import CliRunner
+
+from ml import events as ev
+from ml import replay as rp
+from ml.cli import app
+from ml.errors import ConfigError
+from ml.warehouse import open_warehouse
+
+DAY = dt.date(2018, 5, 10)
+
+
+def _drift(rows: list[tuple[dt.date, str, float]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["tx_date", "feature", "psi"])
+
+
+def _days_back(n: int) -> list[dt.date]:
+    return [DAY - dt.timedelta(days=i) for i in range(n)]
+
+
+# --- drift trigger -------------------------------------------------------------------------------
+
+
+def test_drift_alert_needs_every_day_of_the_streak_drifted():
+    # given tx_amount drifted on the last 3 days, another feature only today
+    drift = _drift([(d, "tx_amount", 0.4) for d in _days_back(3)] + [(DAY, "tx_during_night", 0.9)])
+
+    # when the rule asks for 3 days of at least one watched feature above 0.25
+    alert = rp.drift_alert(drift, DAY, psi_threshold=0.25, days=3, min_features=1, features=["tx_amount"])
+
+    # then it fires, naming the feature, its worst PSI and the days
+    assert alert is not None and alert.event == "drift_alert"
+    assert "tx_amount 0.40" in alert.reason and "2018-05-08..2018-05-10" in alert.reason
+    assert alert.details["days"] == ["2018-05-08", "2018-05-09", "2018-05-10"]
+    # and not for 4 days (the 4th day back has no row: the streak is broken)
+    assert rp.drift_alert(drift, DAY, psi_threshold=0.25, days=4, min_features=1, features=["tx_amount"]) is None
+
+
+@pytest.mark.parametrize(
+    ("features", "min_features", "threshold", "fires"),
+    [
+        (["tx_during_night"], 1, 0.25, False),  # drifted only today
+        (["tx_amount", "tx_during_night"], 2, 0.25, False),  # two features on one day only
+        (["tx_amount"], 1, 0.5, False),  # below a higher threshold
+        (["tx_amount"], 1, None, False),  # trigger off
+        (["tx_amount"], 1, 0.0, True),  # PSI >= 0 always holds
+    ],
+)
+def test_drift_alert_counts_only_watched_features_above_the_threshold(features, min_features, threshold, fires):
+    # given tx_amount at 0.4 on the last 2 days and tx_during_night at 0.9 today only
+    drift = _drift([(d, "tx_amount", 0.4) for d in _days_back(2)] + [(DAY, "tx_during_night", 0.9)])
+
+    # when the rule watches `features` over 2 days
+    alert = rp.drift_alert(drift, DAY, psi_threshold=threshold, days=2, min_features=min_features, features=features)
+
+    # then it fires only when each day has enough watched features at or above the threshold
+    assert (alert is not None) is fires
+
+
+# --- performance trigger -------------------------------------------------------------------------
+
+
+def _performance(values: list[float | None]) -> pd.DataFrame:
+    days = sorted(_days_back(len(values)))
+    return pd.DataFrame({"tx_date": days, "average_precision": values})
+
+
+def test_performance_alert_fires_when_the_last_matured_days_are_all_below_the_floor():
+    # given the champion's matured AP: good, then 3 bad days (one day without frauds in between)
+    performance = _performance([0.8, 0.3, None, 0.2, 0.25])
+
+    # when the floor is 0.5 over 3 days
+    alert = rp.performance_alert(performance, min_average_precision=0.5, days=3)
+
+    # then it fires on the 3 latest days that have an AP (the null day is skipped)
+    assert alert is not None and alert.event == "performance_alert"
+    assert alert.details["average_precision"] == [0.3, 0.2, 0.25]
+    # and not over 4 days (0.8 is above the floor), nor with the trigger off, nor without history
+    assert rp.performance_alert(performance, min_average_precision=0.5, days=4) is None
+    assert rp.performance_alert(performance, min_average_precision=None, days=1) is None
+    assert rp.performance_alert(performance.iloc[:0], min_average_precision=0.5, days=1) is None
+
+
+def test_an_impossible_floor_always_alerts():
+    # given any AP, when the floor is above 1, then one matured day is enough to alert
+    assert rp.performance_alert(_performance([0.99]), min_average_precision=1.01, days=1) is not None
+
+
+# --- schedule and cool-down ------------------------------------------------------------------------
+
+
+def test_schedule_and_cooldown_count_days_since_the_last_training():
+    last = dt.date(2018, 5, 1)
+    # a weekly schedule is due 7 days after the last training, not before; never when off
+    assert not rp.scheduled_due(dt.date(2018, 5, 7), last, 7)
+    assert rp.scheduled_due(dt.date(2018, 5, 8), last, 7)
+    assert not rp.scheduled_due(dt.date(2018, 6, 8), last, 0)
+    assert rp.scheduled_due(dt.date(2018, 5, 2), None, 7)
+    # a 3-day cool-down covers the training day and the 2 next days
+    assert rp.cooldown_until(last, 3) == dt.date(2018, 5, 3)
+    assert rp.cooldown_until(last, 0) is None and rp.cooldown_until(None, 3) is None
+
+
+# --- the event log ----------------------------------------------------------------------------------
+
+
+def test_events_are_written_once_with_the_report_columns(tmp_path: Path, warehouse_env: Path):
+    # given two events of a day
+    settings = settings_for(tmp_path)
+    day_events = [
+        ev.ModelEvent(DAY, "scored", "fraud_detector", "3", "scored 10", {"rows": 10, "day": DAY}, "run1"),
+        ev.ModelEvent(DAY, "drift_alert", "fraud_detector", "3", "PSI", {"max_psi": {"tx_amount": float("nan")}}),
+    ]
+
+    # when they are recorded twice (a resumed replay)
+    with open_warehouse(settings) as wh:
+        added = [ev.record(wh, day_events), ev.record(wh, day_events)]
+        types = dict(wh.con.execute("select column_name, data_type from information_schema.columns "
+                                    "where table_schema = 'scoring' and table_name = 'model_events'").fetchall())
+        back = ev.read_events(wh, "fraud_detector")
+
+    # then the second write adds nothing, and the table has the columns ml report reads
+    assert added == [2, 0]
+    assert types == {
+        "event_id": "VARCHAR", "event_at": "TIMESTAMP", "event_date": "DATE", "event": "VARCHAR",
+        "model_name": "VARCHAR", "model_version": "VARCHAR", "reason": "VARCHAR", "details": "VARCHAR",
+        "run_id": "VARCHAR",
+    }
+    assert list(back["event"]) == ["scored", "drift_alert"]
+    assert back["event_date"].tolist() == [DAY, DAY]
+    assert back["details"][0] == {"rows": 10, "day": "2018-05-10"}
+    assert back["details"][1] == {"max_psi": {"tx_amount": None}}  # NaN is stored as JSON null
+    assert back["run_id"].isna().tolist() == [False, True]
+
+
+def test_an_unknown_event_kind_is_refused():
+    with pytest.raises(ValueError, match="unknown event"):
+        ev.ModelEvent(DAY, "retrained", "fraud_detector")
+
+
+def test_event_details_are_json():
+    row = ev.ModelEvent(DAY, "trained", "m", "2", "why", {"windows": {"test_end": DAY}}).row()
+    assert row["event_id"] == "m/2018-05-10/trained"
+    assert json.loads(row["details"]) == {"windows": {"test_end": "2018-05-10"}}
+
+
+# --- plan --------------------------------------------------------------------------------------------
+
+
+def test_the_default_plan_replays_after_the_warm_up_to_the_end(tmp_path: Path):
+    settings = settings_for(tmp_path, simulation={"days": 100}, replay={"warmup_days": 60})
+    plan = rp.plan(settings)
+    assert (plan.warmup_start, plan.start, plan.end) == (
+        dt.date(2018, 4, 1), dt.date(2018, 5, 31), dt.date(2018, 7, 9)
+    )
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "message"),
+    [
+        (dt.date(2018, 5, 1), None, "warm-up days before 2018-05-01 begin on 2018-03-02"),
+        (dt.date(2018, 7, 1), dt.date(2018, 6, 1), "must lie inside the simulated days"),
+        (None, dt.date(2019, 1, 1), "must lie inside the simulated days"),
+    ],
+)
+def test_a_plan_outside_the_simulation_is_one_config_error(tmp_path: Path, start, end, message):
+    settings = settings_for(tmp_path, simulation={"days": 100}, replay={"warmup_days": 60})
+    with pytest.raises(ConfigError, match=message):
+        rp.plan(settings, start, end)
+
+
+def test_the_world_fingerprint_changes_with_the_drift(tmp_path: Path):
+    plain = settings_for(tmp_path)
+    drifted = settings_for(tmp_path, simulation={"drift": {"kind": "genuine_amount_shift", "start": "2018-06-01"}})
+    assert rp.world_fingerprint(plain) == rp.world_fingerprint(settings_for(tmp_path))
+    assert rp.world_fingerprint(plain) != rp.world_fingerprint(drifted)
+
+
+def test_cli_reports_a_bad_replay_range_in_one_line(warehouse_env: Path):
+    # given the default settings, when the replay range is outside the simulation
+    result = CliRunner().invoke(app, ["replay", "--start", "2030-01-01"])
+
+    # then one line says so, without a traceback
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert "error: replay days 2030-01-01" in result.output
+
+
+def test_cli_reports_a_missing_settings_file_in_one_line(tmp_path: Path, warehouse_env: Path):
+    result = CliRunner().invoke(app, ["replay", "--settings", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 1
+    assert "settings file not found" in result.output and "Traceback" not in result.output
+
+
+def test_drift_features_must_be_model_features(tmp_path: Path):
+    with pytest.raises(ConfigError, match="retraining.drift_features"):
+        settings_for(tmp_path, retraining={"drift_features": ["tx_colour"]})
