@@ -15,3 +15,8 @@ _VARS = (yaml.safe_load(_PROJECT.read_text()) or {}).get("vars", {})
 def var(name, default=None):
     value = _VARS.get(name, default)
     return name if value is None else value
+
+
+def transaction_features_config():
+    """The Databricks rendering of macros/transaction_features_config.sql (a dict of configs)."""
+    return {"materialized": "incremental", "incremental_strategy": "merge"}
