@@ -475,7 +475,9 @@ def _quiet() -> Iterator[None]:
     import warnings
 
     import mlflow  # noqa: F401 - configures its loggers on import: set their level after that
+    from mlflow.utils import logging_utils
 
+    logging_utils.disable_logging()  # its event lines ("Registered model ... already exists")
     saved = os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
     logger = logging.getLogger("mlflow")
@@ -487,6 +489,7 @@ def _quiet() -> Iterator[None]:
             warnings.simplefilter("ignore", FutureWarning)
             yield
     finally:
+        logging_utils.enable_logging()
         logger.setLevel(level)
         if saved is None:
             os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)
@@ -590,12 +593,29 @@ class Replayer:
 
     # -- MLflow -------------------------------------------------------------------------------------------
     def start_day_run(self, day: dt.date, phase: str) -> str:
+        """A new MLflow run for the day; runs of the day left RUNNING by an interruption are
+        marked KILLED first."""
+        stale = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.replay_day = '{day.isoformat()}' and tags.model_name = '{self.name}' "
+            "and attributes.status = 'RUNNING'",
+        )
+        for run in stale:
+            self.client.set_terminated(run.info.run_id, "KILLED")
         run = self.client.create_run(
             self.experiment_id,
             run_name=f"replay {day}",
             tags={"fraudops.command": "replay", "replay_day": day.isoformat(), "replay_phase": phase, "model_name": self.name},
         )
         return run.info.run_id
+
+    def abort_day_run(self, report: DayReport, exc: BaseException) -> None:
+        """Mark the day's run FAILED (best effort). After Ctrl-C MLflow is left alone: the
+        interruption may have hit one of its store transactions; the rerun marks the run KILLED."""
+        if isinstance(exc, KeyboardInterrupt):
+            return
+        with contextlib.suppress(Exception):
+            self.finish_day_run(report, "FAILED")
 
     def finish_day_run(self, report: DayReport, status: str = "FINISHED") -> None:
         from mlflow.entities import Metric, Param, RunTag
@@ -848,7 +868,7 @@ class Replayer:
             report.seconds["total"] = time.perf_counter() - clock
             self.complete(report)
         except BaseException as exc:
-            self.finish_day_run(report, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            self.abort_day_run(report, exc)
             raise
         self.finish_day_run(report)
         return report
@@ -905,7 +925,7 @@ class Replayer:
                                    "warmup": [plan_.warmup_start.isoformat(), day.isoformat()],
                                    "simulation": self.settings.simulation.model_dump(mode="json")})
         except BaseException as exc:
-            self.finish_day_run(report, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            self.abort_day_run(report, exc)
             raise
         self.finish_day_run(report)
         return report

@@ -104,6 +104,7 @@ def test_wheel_tasks_call_registered_ml_commands_with_known_options(tasks: dict[
         assert task["libraries"] == [{"whl": "../dist/*.whl"}]
 
 
+@pytest.mark.slow
 def test_dbt_tasks_use_the_databricks_target_and_existing_selectors(tasks: dict[str, dict], tmp_path: Path) -> None:
     profiles = _load(REPO_ROOT / "profiles.yml")["fraudops"]["outputs"]
     selectors = {s["name"] for s in _load(REPO_ROOT / "selectors.yml")["selectors"]}

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # two dbt invocations (~30 s unloaded)
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LANDING_ROOT = "/Volumes/fraudops_ci/landing/files"
 DUMMY_ENV = {

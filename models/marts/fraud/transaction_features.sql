@@ -40,7 +40,8 @@ silver_transactions as (
         silver_transactions.transaction_id,
         silver_transactions.customer_id,
         silver_transactions.terminal_id,
-        silver_transactions.tx_epoch_s
+        silver_transactions.tx_epoch_s,
+        silver_transactions.tx_date
 
     from {{ ref('int_transactions_deduplicated') }} as silver_transactions
 
@@ -62,11 +63,63 @@ built as (
 
     select
         built.transaction_id,
+        built.tx_date,
         built.tx_fraud,
         built.fraud_reported_at,
         built.tx_fraud_scenario
 
     from {{ this }} as built
+
+),
+
+-- Days whose transactions differ between silver and the table (count or sum of ids): the
+-- only ones where the table can miss a transaction (it holds no row that silver lacks), so the
+-- anti-join below reads those days only instead of the whole table.
+silver_days as (
+
+    select
+        silver_transactions.tx_date,
+        count(*) as nb_transactions,
+        sum(silver_transactions.transaction_id) as sum_transaction_ids
+
+    from silver_transactions
+    group by silver_transactions.tx_date
+
+),
+
+built_days as (
+
+    select
+        built.tx_date,
+        count(*) as nb_transactions,
+        sum(built.transaction_id) as sum_transaction_ids
+
+    from built
+    group by built.tx_date
+
+),
+
+changed_days as (
+
+    select silver_days.tx_date
+
+    from silver_days
+    left join built_days
+        on silver_days.tx_date = built_days.tx_date
+    where
+        built_days.tx_date is null
+        or silver_days.nb_transactions <> built_days.nb_transactions
+        or silver_days.sum_transaction_ids <> built_days.sum_transaction_ids
+
+),
+
+built_on_changed_days as (
+
+    select built.transaction_id
+
+    from built
+    inner join changed_days
+        on built.tx_date = changed_days.tx_date
 
 ),
 
@@ -81,9 +134,11 @@ new_transactions as (
         silver_transactions.tx_epoch_s as affects_from_epoch_s
 
     from silver_transactions
-    left join built
-        on silver_transactions.transaction_id = built.transaction_id
-    where built.transaction_id is null
+    inner join changed_days
+        on silver_transactions.tx_date = changed_days.tx_date
+    left join built_on_changed_days
+        on silver_transactions.transaction_id = built_on_changed_days.transaction_id
+    where built_on_changed_days.transaction_id is null
 
 ),
 
