@@ -886,7 +886,8 @@ class Replayer:
         held_yesterday = set((yesterday or {}).get("details", {}).get("alerts_holding", []))
         triggers = []
         if scheduled:
-            triggers.append(f"scheduled: {(day - last).days if last else 'no'} days since the last training (every {retraining.every_days})")
+            since = f"{(day - last).days} days since the last training" if last else "no training yet"
+            triggers.append(f"scheduled: {since} (every {retraining.every_days})")
         already = self.day_events(day)
         for alert in holding:
             if scheduled or not cooling:

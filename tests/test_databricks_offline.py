@@ -2,10 +2,11 @@
 
 * ``dbt parse`` of the whole project against the ``databricks`` target (dbt-databricks);
 * ``dbt compile --no-populate-cache --no-introspect`` of every SQL node (the ``spark_sql``
-  selector: dbt Python models need a live cluster to compile), as a first build sees it: the
-  adapter's relation listing is replaced by "no relations" (no warehouse to ask), so incremental
-  models compile their full-refresh SQL;
-* the compiled SQL parses as Databricks SQL (sqlfluff, databricks dialect), and the landing
+  selector: dbt Python models need a live cluster to compile), twice, with the adapter's
+  relation listing answered from the manifest instead of a warehouse: as a first build sees it
+  (no relations: incremental models compile their full SQL) and as a later run sees it (every
+  model exists: the ``is_incremental()`` branches compile);
+* the compiled models parse as Databricks SQL (sqlfluff, databricks dialect), and the landing
   reads go through ``read_files`` on the configured Unity Catalog volume.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -31,36 +33,69 @@ DUMMY_ENV = {
     "FRAUDOPS_LANDING_ROOT": LANDING_ROOT,
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
 }
-# dbt in-process, with the relation listing of dbt-databricks answering "nothing there yet".
+# dbt in-process, with dbt-databricks' relation listing answered offline: nothing exists yet,
+# or (OFFLINE_EXISTING_MANIFEST) every model and seed of that manifest exists as a table.
 OFFLINE_DBT = """
-import sys
+import json, os, sys
 from dbt.adapters.databricks.impl import DatabricksAdapter
 from dbt.cli.main import dbtRunner
-DatabricksAdapter.list_relations_without_caching = lambda self, schema_relation: []
+
+tables = {}
+if os.environ.get("OFFLINE_EXISTING_MANIFEST"):
+    with open(os.environ["OFFLINE_EXISTING_MANIFEST"]) as f:
+        for node in json.load(f)["nodes"].values():
+            if node["resource_type"] in ("model", "seed"):
+                tables.setdefault((node["database"], node["schema"]), []).append(node["alias"])
+
+def list_relations(self, schema_relation):
+    key = (schema_relation.database, schema_relation.schema)
+    return [self.Relation.create(database=key[0], schema=key[1], identifier=name, type="table")
+            for name in tables.get(key, [])]
+
+DatabricksAdapter.list_relations_without_caching = list_relations
 sys.exit(0 if dbtRunner().invoke(sys.argv[1:]).success else 1)
 """
 
 
-def _dbt(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+def _dbt(tmp_path: Path, *args: str, target_dir: str = "target", **extra_env: str) -> subprocess.CompletedProcess:
     env = {key: value for key, value in os.environ.items() if not key.startswith("DBT_")}
     env.update(DUMMY_ENV)
+    env.update(extra_env)
     cmd = [sys.executable, "-c", OFFLINE_DBT, *args, "--project-dir", str(REPO_ROOT), "--profiles-dir",
-           str(REPO_ROOT), "--target", "databricks", "--target-path", str(tmp_path / "target"),
+           str(REPO_ROOT), "--target", "databricks", "--target-path", str(tmp_path / target_dir),
            "--log-path", str(tmp_path / "logs")]
     return subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
 
 
+COMPILE = ["compile", "--no-populate-cache", "--no-introspect", "--selector", "spark_sql"]
+
+
 @pytest.fixture(scope="module")
 def target_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``dbt parse``, then ``dbt compile`` of the SQL nodes (reusing the parse), in one folder."""
+    """``dbt parse``, then ``dbt compile`` of the SQL nodes for a first build (target/) and for
+    an incremental run (target_incremental/), reusing the parse."""
     pytest.importorskip("dbt.adapters.databricks")
     tmp_path = tmp_path_factory.mktemp("databricks-offline")
     parse = _dbt(tmp_path, "parse")
     assert parse.returncode == 0, parse.stdout[-3000:]
-    (tmp_path / "parse_manifest.json").write_text((tmp_path / "target" / "manifest.json").read_text())
-    proc = _dbt(tmp_path, "compile", "--no-populate-cache", "--no-introspect", "--selector", "spark_sql")
-    assert proc.returncode == 0, proc.stdout[-3000:]
+    manifest = tmp_path / "parse_manifest.json"
+    manifest.write_text((tmp_path / "target" / "manifest.json").read_text())
+    (tmp_path / "target_incremental").mkdir()
+    shutil.copy(tmp_path / "target" / "partial_parse.msgpack", tmp_path / "target_incremental")
+    first = _dbt(tmp_path, *COMPILE)
+    assert first.returncode == 0, first.stdout[-3000:]
+    later = _dbt(tmp_path, *COMPILE, target_dir="target_incremental", OFFLINE_EXISTING_MANIFEST=str(manifest))
+    assert later.returncode == 0, later.stdout[-3000:]
     return tmp_path / "target"
+
+
+def _compiled_models(target: Path) -> list[Path]:
+    """Compiled model files (generic data tests compile into folders named after their .yml)."""
+    return [
+        path
+        for path in sorted((target / "compiled" / "fraudops" / "models").rglob("*.sql"))
+        if not path.parent.name.endswith(".yml")
+    ]
 
 
 def test_dbt_parse_of_the_whole_project_on_the_databricks_target(target_dir: Path) -> None:
@@ -91,19 +126,24 @@ def test_landing_reads_use_read_files_on_the_volume(target_dir: Path) -> None:
         assert "read_parquet" not in sql
 
 
+def test_incremental_branches_compile_against_the_catalog(target_dir: Path) -> None:
+    first = {p.name: p.read_text() for p in _compiled_models(target_dir)}
+    later = {p.name: p.read_text() for p in _compiled_models(target_dir.parent / "target_incremental")}
+    assert set(later) == set(first)
+    # bronze skips the files it already holds; gold reads itself to find what changed
+    assert "`fraudops_ci`.`bronze`.`stg_landing__transactions`" in later["stg_landing__transactions.sql"]
+    assert "`fraudops_ci`.`bronze`.`stg_landing__transactions`" not in first["stg_landing__transactions.sql"]
+    assert "`fraudops_ci`.`gold`.`transaction_features`" in later["transaction_features.sql"]
+
+
 def test_compiled_models_are_databricks_sql(target_dir: Path) -> None:
     from sqlfluff.core import FluffConfig, Linter
 
     linter = Linter(config=FluffConfig(overrides={"dialect": "databricks", "templater": "raw"}))
-    # the models (generic data tests compile into folders named after their .yml file)
-    models = [
-        path
-        for path in sorted((target_dir / "compiled" / "fraudops" / "models").rglob("*.sql"))
-        if not path.parent.name.endswith(".yml")
-    ]
-    assert len(models) >= 10
+    models = _compiled_models(target_dir) + _compiled_models(target_dir.parent / "target_incremental")
+    assert len(models) >= 20
     unparsable = {
-        path.name: [v.desc() for v in linter.parse_string(path.read_text()).violations]
+        f"{path.parent.parent.name}/{path.name}": [v.desc() for v in linter.parse_string(path.read_text()).violations]
         for path in models
     }
     assert {name: errors for name, errors in unparsable.items() if errors} == {}

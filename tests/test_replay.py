@@ -1,8 +1,9 @@
-"""`ml replay` end to end on a tiny world: bootstrap, daily scoring, scheduled and drift-triggered
-retraining with a cool-down, resumption after an interruption, the CLI.
+"""`ml replay` end to end on a tiny world: bootstrap, daily scoring, a scheduled retraining, a
+drift alert held back by the cool-down, resumption after an interruption, the CLI.
 
-Each replay runs dbt, MLflow and the model lifecycle for real (about a minute each), so the
-world is tiny and short: 150 customers, labels 2 days late, 12 warm-up days, 3 replayed days.
+A replay runs dbt, MLflow and the model lifecycle for real (about a minute each), so the world is
+tiny and short (150 customers, labels 2 days late, 12 warm-up days, 3 replayed days) and one
+scenario covers everything; tests/test_replay_policies.py tests the decisions in detail.
 """
 
 from __future__ import annotations
@@ -107,10 +108,17 @@ def _assert_no_duplicates(tables: dict[str, pd.DataFrame]) -> None:
     assert tables["bronze_reports"]["transaction_id"].is_unique
 
 
-def test_scheduled_replay_resumes_after_an_interruption_as_if_uninterrupted(replay_root, monkeypatch):
-    # given a world replayed without interruption, with a retraining scheduled every 2 days
-    schedule = {"retraining": {"every_days": 2}}
-    straight = load_settings(_settings_file(replay_root("straight"), **schedule))
+#: Retrain every 2 days; a drift rule that always holds (PSI >= 0 on tx_amount, 1 day); 2-day cool-down.
+POLICIES = {
+    "retraining": {
+        "every_days": 2, "psi_threshold": 0.0, "drift_days": 1, "drift_features": ["tx_amount"], "cooldown_days": 2,
+    }
+}
+
+
+def test_replay_decides_logs_and_resumes_after_an_interruption_as_if_uninterrupted(replay_root, monkeypatch):
+    # given a world replayed without interruption
+    straight = load_settings(_settings_file(replay_root("straight"), **POLICIES))
     result = rp.replay(straight)
     reference = _tables(straight)
 
@@ -121,24 +129,33 @@ def test_scheduled_replay_resumes_after_an_interruption_as_if_uninterrupted(repl
     in_days = reference["features"]["tx_date"].map(lambda d: pd.Timestamp(d).date()).isin(DAYS)
     assert len(predictions) == int(in_days.sum())
     _assert_no_duplicates(reference)
-    # and retrains on schedule (2 days after the bootstrap), every decision logged with its run
+    # and decides: day 1 logs the drift alert but the bootstrap's cool-down holds the retraining
+    # back; day 2 retrains on schedule (the alert joins); day 3 is in the new cool-down, silent
     b, d1, d2, d3 = (day.isoformat() for day in [BOOTSTRAP_DAY, *DAYS])
     assert _events(reference) == [
         (b, "trained", "1"), (b, "validated", "1"), (b, "promoted", "1"), (b, "day_completed", "1"),
-        (d1, "scored", "1"), (d1, "day_completed", "1"),
-        (d2, "scored", "1"), (d2, "trained", "2"), (d2, "validated", "2"), (d2, "promoted", "2"), (d2, "day_completed", "2"),
+        (d1, "scored", "1"), (d1, "drift_alert", "1"), (d1, "day_completed", "1"),
+        (d2, "scored", "1"), (d2, "drift_alert", "1"), (d2, "trained", "2"), (d2, "validated", "2"),
+        (d2, "promoted", "2"), (d2, "day_completed", "2"),
         (d3, "scored", "2"), (d3, "day_completed", "2"),
     ]
-    trained = reference["events"].loc[reference["events"]["event"] == "trained"].sort_values("event_at")
-    assert trained["reason"].iloc[0].startswith("bootstrap: first champion")
-    assert trained["reason"].iloc[1].startswith("scheduled: 2 days since the last training")
-    assert reference["events"]["run_id"].notna().all()
+    events = reference["events"].sort_values("event_at", kind="stable")
+    alerts = events.loc[events["event"] == "drift_alert"]
+    assert [json.loads(d)["action"] for d in alerts["details"]] == [
+        f"none: cool-down after the retraining of {BOOTSTRAP_DAY} until {DAYS[0]}", "retrain",
+    ]
+    trained = events.loc[events["event"] == "trained", "reason"].tolist()
+    assert trained[0].startswith("bootstrap: first champion")
+    assert trained[1].startswith("scheduled: 2 days since the last training (every 2); drift_alert: PSI >= 0")
+    assert events["run_id"].notna().all()
+    assert [d.monitoring_alerts for d in result.days] == [["drift_alert"]] * 3
+    assert result.days[2].decisions == [f"drift_alert held (none: cool-down after the retraining of {DAYS[1]} until {DAYS[2]})"]
     # and the labels of the first day matured within the replay (2-day delay): its AP is monitored
     assert result.days[2].matured_day == DAYS[0] and result.days[2].matured_average_precision is not None
 
     # when the same world is replayed through the CLI up to the 1st day, then interrupted on the
     # 2nd day while validating the scheduled challenger, then run again to the end
-    interrupted_file = _settings_file(replay_root("interrupted"), **schedule)
+    interrupted_file = _settings_file(replay_root("interrupted"), **POLICIES)
     cli = CliRunner().invoke(app, ["replay", "--settings", str(interrupted_file), "--end", DAYS[0].isoformat()])
     assert cli.exit_code == 0, cli.output
     assert f"{BOOTSTRAP_DAY} bootstrap" in cli.output and f"{DAYS[0]} day" in cli.output
@@ -151,8 +168,7 @@ def test_scheduled_replay_resumes_after_an_interruption_as_if_uninterrupted(repl
     with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
         patch.setattr("ml.registry.validate", interrupt)
         rp.replay(interrupted)
-    half = _tables(interrupted)
-    assert _events(half)[-2:] == [(d2, "scored", "1"), (d2, "trained", "2")]
+    assert _events(_tables(interrupted))[-3:] == [(d2, "scored", "1"), (d2, "drift_alert", "1"), (d2, "trained", "2")]
     resumed = rp.replay(interrupted)
 
     # then the rerun finishes the 2nd day (validates and promotes the recorded challenger) and the
@@ -172,37 +188,3 @@ def test_scheduled_replay_resumes_after_an_interruption_as_if_uninterrupted(repl
 
     # and a replay that is complete does nothing more
     assert rp.replay(interrupted).days == []
-
-
-def test_drift_trigger_retrains_outside_the_cool_down(replay_root):
-    # given a drift rule that always holds (PSI >= 0 on tx_amount, 1 day) and a 2-day cool-down
-    settings = load_settings(
-        _settings_file(
-            replay_root("drift"),
-            retraining={"psi_threshold": 0.0, "drift_days": 1, "drift_features": ["tx_amount"], "cooldown_days": 2},
-        )
-    )
-
-    # when the days are replayed
-    result = rp.replay(settings)
-
-    # then day 1 (inside the bootstrap's cool-down) logs the alert without retraining, day 2
-    # retrains, day 3 (the new cool-down) is silent while the alert still holds
-    tables = _tables(settings)
-    d1, d2 = DAYS[0].isoformat(), DAYS[1].isoformat()
-    decisions = [
-        (d, e, v) for d, e, v in _events(tables)
-        if e not in ("scored", "day_completed") and d != BOOTSTRAP_DAY.isoformat()
-    ]
-    assert decisions == [
-        (d1, "drift_alert", "1"),
-        (d2, "drift_alert", "1"), (d2, "trained", "2"), (d2, "validated", "2"), (d2, "promoted", "2"),
-    ]
-    alerts = tables["events"].loc[tables["events"]["event"] == "drift_alert"].sort_values("event_at")
-    actions = [json.loads(d)["action"] for d in alerts["details"]]
-    assert actions[0] == f"none: cool-down after the retraining of {BOOTSTRAP_DAY} until {DAYS[0]}"
-    assert actions[1] == "retrain"
-    assert all(day.monitoring_alerts == ["drift_alert"] for day in result.days)
-    assert result.days[2].decisions == [f"drift_alert held (none: cool-down after the retraining of {DAYS[1]} until {DAYS[2]})"]
-    trained = tables["events"].loc[tables["events"]["event"] == "trained"].sort_values("event_at")
-    assert trained["reason"].iloc[1].startswith("drift_alert: PSI >= 0 on 1+ watched feature(s) for 1 day(s)")

@@ -205,3 +205,98 @@ def test_cli_reports_a_missing_settings_file_in_one_line(tmp_path: Path, warehou
 def test_drift_features_must_be_model_features(tmp_path: Path):
     with pytest.raises(ConfigError, match="retraining.drift_features"):
         settings_for(tmp_path, retraining={"drift_features": ["tx_colour"]})
+
+
+# --- the daily decisions (Replayer.policies) without dbt, MLflow or a warehouse ------------------------
+
+
+class _Decisions(rp.Replayer):
+    """A replayer whose monitoring answers are given, whose events stay in memory and whose
+    retraining only records that it happened (and a `trained` event, as the real one does)."""
+
+    def __init__(self, settings, holding: dict[dt.date, list[str]]):
+        super().__init__(settings)
+        self.holding = holding
+        self.retrained: list[tuple[dt.date, list[str]]] = []
+        self.record(ev.ModelEvent(BOOT, "trained", self.name, "1", "bootstrap"))
+
+    def record(self, *events: ev.ModelEvent) -> None:
+        rows = ev.events_frame(events)
+        rows["details"] = [json.loads(d) for d in rows["details"]]
+        rows = rows.loc[~rows["event_id"].isin(self.events["event_id"])]
+        self.events = pd.concat([self.events, rows], ignore_index=True) if len(self.events) else rows
+
+    def monitor(self, day, version, report):
+        return [rp.Alert(kind, f"{kind} holds", {}) for kind in self.holding.get(day, [])]
+
+    def retrain(self, day, triggers, report):
+        self.retrained.append((day, triggers))
+        self.record(ev.ModelEvent(day, "trained", self.name, "2", "; ".join(triggers)))
+
+    def champion_version(self):
+        return "1"
+
+    def run(self, days: int) -> None:
+        for i in range(1, days + 1):
+            report = rp.DayReport(day=BOOT + dt.timedelta(days=i), phase="day", scored_by="1")
+            self.policies(report.day, report)
+            self.complete(report)
+
+    def alerts(self) -> list[tuple[int, str, str]]:
+        rows = self.events.loc[self.events["event"].isin(rp.ALERT_EVENTS)]
+        return [((d - BOOT).days, e, details["action"].split(":")[0]) for d, e, details in
+                zip(rows["event_date"], rows["event"], rows["details"], strict=True)]
+
+
+BOOT = dt.date(2018, 5, 1)
+
+
+def _day(i: int) -> dt.date:
+    return BOOT + dt.timedelta(days=i)
+
+
+def test_an_alert_retrains_only_outside_the_cool_down_and_is_logged_once_per_episode(tmp_path: Path):
+    # given no schedule, a 3-day cool-down after the bootstrap's training, and an alert that holds every day
+    settings = settings_for(tmp_path, retraining={"every_days": 0, "cooldown_days": 3})
+    replayer = _Decisions(settings, {_day(i): ["drift_alert"] for i in range(1, 8)})
+
+    # when 7 days are decided
+    replayer.run(7)
+
+    # then it retrains once the cool-down is over (day 3), and again 3 days later (day 6)
+    assert [d for d, _ in replayer.retrained] == [_day(3), _day(6)]
+    assert replayer.retrained[0][1] == ["drift_alert: drift_alert holds"]
+    # and logs the alert when it starts holding (held back by the cool-down) and when it retrains
+    assert replayer.alerts() == [(1, "drift_alert", "none"), (3, "drift_alert", "retrain"), (6, "drift_alert", "retrain")]
+
+
+def test_an_alert_that_stops_and_holds_again_in_a_cool_down_is_logged_again(tmp_path: Path):
+    settings = settings_for(tmp_path, retraining={"every_days": 0, "cooldown_days": 10})
+    replayer = _Decisions(settings, {_day(1): ["performance_alert"], _day(3): ["performance_alert"]})
+    replayer.run(4)
+    assert replayer.retrained == []
+    assert replayer.alerts() == [(1, "performance_alert", "none"), (3, "performance_alert", "none")]
+
+
+def test_the_schedule_retrains_even_in_a_cool_down_and_takes_the_alerts_along(tmp_path: Path):
+    # given a retraining every 2 days, a long cool-down and a drift alert from day 1 on
+    settings = settings_for(tmp_path, retraining={"every_days": 2, "cooldown_days": 5})
+    replayer = _Decisions(settings, {_day(i): ["drift_alert"] for i in range(1, 5)})
+
+    # when 4 days are decided
+    replayer.run(4)
+
+    # then the schedule retrains on days 2 and 4, with the alert as a second trigger
+    assert [d for d, _ in replayer.retrained] == [_day(2), _day(4)]
+    assert replayer.retrained[0][1] == [
+        "scheduled: 2 days since the last training (every 2)",
+        "drift_alert: drift_alert holds",
+    ]
+    assert replayer.alerts() == [(1, "drift_alert", "none"), (2, "drift_alert", "retrain"), (4, "drift_alert", "retrain")]
+
+
+def test_no_schedule_and_no_alert_means_no_retraining(tmp_path: Path):
+    settings = settings_for(tmp_path, retraining={"every_days": 0})
+    replayer = _Decisions(settings, {})
+    replayer.run(10)
+    assert replayer.retrained == [] and replayer.alerts() == []
