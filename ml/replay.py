@@ -779,7 +779,8 @@ class Replayer:
             adopted = self._interrupted_challenger(test_end)
             self.on_step(day, "ml train")
             try:
-                with _timed(report, "train"):
+                # stderr: MLflow prints "Registered model ... already exists" lines past its log level
+                with _timed(report, "train"), contextlib.redirect_stderr(io.StringIO()):
                     if adopted is None:
                         result = train.train(self.settings, test_end=test_end, target=self.target, dbt_target_path=self.target_path)
             except DataNotReadyError as exc:
@@ -986,7 +987,11 @@ def replay(
         return result
 
     replayer.check_inputs(next_day)
-    use_worker = settings.replay.dbt_worker and resolve_target(settings, settings.dbt.target).type == "duckdb"
+    duckdb = resolve_target(settings, settings.dbt.target).type == "duckdb"
+    if duckdb:  # create the file and its folder (dbt-duckdb does not create the folder)
+        with replayer._warehouse():
+            pass
+    use_worker = settings.replay.dbt_worker and duckdb
     with _quiet():
         replayer.experiment_id = tracking.configure(settings)
         from mlflow import MlflowClient

@@ -189,6 +189,7 @@ def test_python_model_gives_the_same_rows_on_spark_and_duckdb(path: Path, world:
             engine.frames["scoring.predictions"] = pandas_to_spark(spark, rescored)
         engine.set_this(this, first["duckdb"])
         incremental[name] = _run(module, engine, session, this=this)
+    spark.catalog.dropTempView(this)
     # then only the re-scored (day, version) groups are recomputed, the same on both engines
     recomputed = _normalised(incremental["duckdb"], KEYS)
     assert len(recomputed) > 0

@@ -112,7 +112,7 @@ def test_overwrite_replaces_rows_and_schema(both: dict[str, Any], schema: str, s
     for wh in both.values():
         assert wh.columns(relation) == ["feature", "bin_index"]
         assert wh.scalar(f"select count(*) from {relation}") == 2
-    tables = [row.tableName for row in spark.sql(f"show tables in {schema}").collect()]
+    tables = [row.tableName for row in spark.sql(f"show tables in {schema}").collect() if not row.isTemporary]
     assert tables == ["feature_reference"]
 
 
