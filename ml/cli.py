@@ -39,6 +39,15 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _target_settings(target: str | None, settings_file: str | None = None, **overrides: Any) -> Any:
+    """Settings for a command, with the MLflow locations and model name of its dbt ``target``
+    (ml.mlflow_uris): one ``--target`` switches the warehouse and MLflow together."""
+    from ml.mlflow_uris import settings_for_target
+    from ml.settings import load_settings
+
+    return settings_for_target(load_settings(settings_file, **overrides), target)
+
+
 # ---------------------------------------------------------------------------------------------
 # Commands are added below, one block each (simulate, train, evaluate, validate, promote, score,
 # ...). Keep each block thin: options -> load_settings -> one function call -> rich output.
@@ -46,10 +55,6 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 # --- ml simulate -------------------------------------------------------------------------------
-if app.registered_callback is None:
-    # Keep `ml` a command group even while it has a single command (typer would otherwise run
-    # that command as `ml` itself and reject `ml simulate`).
-    app.callback()(lambda: None)
 
 
 _DRIFT = typer.Option(
@@ -137,10 +142,7 @@ def simulate_command(
         raise ConfigError("--drift-start/--drift-end/--drift-strength need --drift KIND")
     if landing_root is not None:
         overrides["landing"] = {"root": landing_root}
-    try:
-        settings = load_settings(**overrides)
-    except ValueError as exc:  # pydantic.ValidationError and YAML errors
-        raise ConfigError(f"invalid settings: {str(exc).splitlines()[0]}") from None
+    settings = load_settings(**overrides)
     result = simulate_landing(
         settings.simulation,
         settings.landing.root,
@@ -184,9 +186,6 @@ def _training_settings(
 ) -> Any:
     """Settings with the window/candidate options of `ml train` / `ml evaluate` as overrides,
     and the MLflow locations of the dbt ``target`` (ml.mlflow_uris)."""
-    from ml.mlflow_uris import settings_for_target
-    from ml.settings import load_settings
-
     training = {
         "test_end": test_end.date() if test_end is not None else None,
         "train_days": train_days,
@@ -194,8 +193,7 @@ def _training_settings(
         "test_days": test_days,
         "candidates": candidates or None,
     }
-    settings = load_settings(training={k: v for k, v in training.items() if v is not None})
-    return settings_for_target(settings, target)
+    return _target_settings(target, training={k: v for k, v in training.items() if v is not None})
 
 
 _TEST_END = typer.Option(
@@ -305,17 +303,6 @@ def evaluate_command(
 
 
 # --- ml validate / ml promote / ml rollback / ml score ---------------------------------------
-def _registry_settings() -> Any:
-    """Settings for the registry and scoring commands (one-line ConfigError if invalid)."""
-    from ml.errors import ConfigError
-    from ml.settings import load_settings
-
-    try:
-        return load_settings()
-    except ValueError as exc:  # pydantic.ValidationError and YAML errors
-        raise ConfigError(f"invalid settings: {str(exc).splitlines()[0]}") from None
-
-
 def _date(value: _dt.datetime | None) -> _dt.date | None:
     return value.date() if value is not None else None
 
@@ -341,7 +328,7 @@ def validate_command(
     from ml.errors import ValidationFailed
     from ml.registry import validate
 
-    settings = _registry_settings()
+    settings = _target_settings(target)
     report = validate(settings, test_end=_date(test_end), target=target)
 
     w = report.windows
@@ -390,7 +377,7 @@ def promote_command(
     """Move alias champion to the validated challenger; the old champion becomes previous_champion."""
     from ml.registry import promote
 
-    settings = _registry_settings()
+    settings = _target_settings(target)
     change = promote(settings, version=version, force=force, reason=reason, target=target)
     replaced = f"v{change.replaced_version} is now previous_champion" if change.replaced_version else "first champion"
     forced = " [bold yellow](forced)[/]" if change.forced else ""
@@ -417,7 +404,7 @@ def rollback_command(
     """Move alias champion back to previous_champion."""
     from ml.registry import rollback
 
-    settings = _registry_settings()
+    settings = _target_settings(target)
     change = rollback(settings, reason=reason, target=target)
     previous = f"v{change.previous_champion_version}" if change.previous_champion_version else "none"
     console.print(
@@ -441,7 +428,7 @@ def score_command(
 
     from ml.score import score
 
-    settings = _registry_settings()
+    settings = _target_settings(target)
     result = score(settings, start=_date(start), end=_date(end), target=target)
 
     table = Table(title=f"ml score — {result.model_name} v{result.model_version} (champion)", show_header=False, title_justify="left")
@@ -471,7 +458,7 @@ def report_command(
     """Write the monitoring report: performance, alerts, drift, champion history (one HTML file)."""
     from ml.report import write_report
 
-    settings = _registry_settings()
+    settings = _target_settings(target)
     result = write_report(settings, output, target=target, include_registry=registry)
     for title, status in result.sections:
         shown = "[green]" + status + "[/]" if status in ("chart", "table") else f"[yellow]{status}[/]"
@@ -494,10 +481,8 @@ def run_command(
     from rich.table import Table
 
     from ml import pipeline
-    from ml.mlflow_uris import settings_for_target
-    from ml.settings import load_settings
 
-    settings = settings_for_target(load_settings(), target)
+    settings = _target_settings(target)
     with console.status("starting") as status:
 
         def on_step(name: str) -> None:
@@ -574,17 +559,12 @@ def replay_command(
 ) -> None:
     """Operate the system day by day over the simulated world: land, build, score, monitor, retrain.
 
-    Bootstraps a champion on the warm-up days first; an interrupted replay continues where it
-    stopped when run again. Every decision is a row of scoring.model_events (see docs/operations.md).
+    Bootstraps a champion on the warm-up days first. Run again, an interrupted replay continues
+    where it stopped. Every decision is a row of scoring.model_events (docs/operations.md).
     """
-    from ml.errors import ConfigError
     from ml.replay import replay
-    from ml.settings import load_settings
 
-    try:
-        settings = load_settings(settings_file)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{exc}; pass an existing --settings file") from None
+    settings = _target_settings(target, settings_file)
     current = {"day": None}
 
     with console.status("ml replay: simulating the world") as status:

@@ -347,7 +347,7 @@ def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
     if project_file.is_file():
         data = _deep_merge(data, _read_yaml(project_file))
     elif path:
-        raise FileNotFoundError(f"settings file not found: {project_file}")
+        raise ConfigError(f"settings file not found: {project_file}; pass an existing settings file")
     token = _FILE_DATA.set(data)
     try:
         return Settings(**overrides)

@@ -82,3 +82,38 @@ def test_model_schema_follows_the_scoring_tables(tmp_path):
 def test_unusable_model_names_are_one_line_errors(catalog, schema, name, message):
     with pytest.raises(ConfigError, match=message):
         uc_model_name(catalog, schema, name)
+
+
+@pytest.mark.parametrize(
+    ("command", "module", "function", "extra"),
+    [
+        ("validate", "ml.registry", "validate", []),
+        ("promote", "ml.registry", "promote", []),
+        ("rollback", "ml.registry", "rollback", ["--reason", "test"]),
+        ("score", "ml.score", "score", []),
+        ("report", "ml.report", "write_report", []),
+        ("replay", "ml.replay", "replay", []),
+        ("train", "ml.train", "train", []),
+    ],
+)
+def test_every_command_with_target_uses_the_targets_mlflow(settings, monkeypatch, command, module, function, extra):
+    # given the databricks target, and the command's work function replaced by one that reports
+    # the settings it was handed (as a one-line user error, which the CLI prints)
+    import importlib
+
+    from typer.testing import CliRunner
+
+    from ml.cli import app
+    from ml.errors import FraudopsError
+
+    monkeypatch.chdir(REPO_ROOT)
+    monkeypatch.setenv("FRAUDOPS_CATALOG", "fraudops_prod")
+
+    def spy(settings_, *args, **kwargs):
+        raise FraudopsError(f"got {settings_.mlflow.registry_uri} {settings_.model.name}")
+
+    monkeypatch.setattr(importlib.import_module(module), function, spy)
+    # when the command runs with --target databricks
+    result = CliRunner().invoke(app, [command, "--target", "databricks", *extra])
+    # then it tracks and registers where the target says, not in the local store
+    assert "got databricks-uc fraudops_prod.scoring.fraud_detector" in " ".join(result.output.split())
