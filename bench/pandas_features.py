@@ -29,31 +29,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-FEATURES: tuple[str, ...] = (
-    "tx_amount",
-    "tx_during_weekend",
-    "tx_during_night",
-    "customer_id_nb_tx_1day_window",
-    "customer_id_avg_amount_1day_window",
-    "customer_id_nb_tx_7day_window",
-    "customer_id_avg_amount_7day_window",
-    "customer_id_nb_tx_30day_window",
-    "customer_id_avg_amount_30day_window",
-    "terminal_id_nb_tx_1day_window",
-    "terminal_id_risk_1day_window",
-    "terminal_id_nb_tx_7day_window",
-    "terminal_id_risk_7day_window",
-    "terminal_id_nb_tx_30day_window",
-    "terminal_id_risk_30day_window",
-)
-EXTRA_FEATURES: tuple[str, ...] = (
-    "customer_id_amount_ratio_1day_window",
-    "customer_id_amount_ratio_7day_window",
-    "customer_id_amount_ratio_30day_window",
-    "customer_id_amount_zscore_30day_window",
-    "customer_id_max_amount_30day_window",
-    "terminal_id_reported_frauds_7day_window",
-)
+from ml.settings import FEATURES  # the one list of the handbook features
+
 TRANSACTION_COLUMNS = [
     "transaction_id",
     "tx_datetime",

@@ -58,15 +58,13 @@ from ml.simulate import (
     CUSTOMER_FRAUD_AMOUNT_FACTOR,
     CUSTOMER_FRAUD_SHARE_DIVISOR,
     LARGE_AMOUNT_THRESHOLD,
-    MIN_AMOUNT,
     SCENARIO_CUSTOMER,
     SCENARIO_GENUINE,
     SCENARIO_LARGE_AMOUNT,
     SCENARIO_TERMINAL,
     SECONDS_PER_DAY,
     TERMINAL_COMPROMISE_DAYS,
-    TIME_OF_DAY_MEAN,
-    TIME_OF_DAY_STD,
+    draw_transactions,
 )
 
 SCENARIO_CARD_TESTING = 4
@@ -337,26 +335,9 @@ def _extra_transactions(
 ) -> dict[str, np.ndarray]:
     """Genuine transactions drawn as the handbook's, Poisson(mean_nb_tx_per_day * rate_factor)
     per customer and listed day (same time-of-day, amount and terminal distributions)."""
-    mean_amount = customers["mean_amount"].to_numpy()
-    std_amount = customers["std_amount"].to_numpy()
-    nb_terminals = np.diff(offsets)
     rate = customers["mean_nb_tx_per_day"].to_numpy()[:, None] * rate_factor[None, :]
     counts = rng.poisson(rate)
-    cell = np.repeat(np.arange(counts.size, dtype=np.int64), counts.ravel())
-    customer, day_index = np.divmod(cell, len(days))
-    n = len(cell)
-    time_of_day = np.floor(rng.normal(TIME_OF_DAY_MEAN, TIME_OF_DAY_STD, size=n)).astype(np.int64)
-    amount = rng.normal(mean_amount[customer], std_amount[customer])
-    redraw = np.flatnonzero(amount < MIN_AMOUNT)
-    while len(redraw):
-        amount[redraw] = rng.uniform(0, 2 * mean_amount[customer[redraw]])
-        redraw = redraw[amount[redraw] < MIN_AMOUNT]
-    amount = np.round(amount, 2)
-    pick = rng.integers(0, np.maximum(nb_terminals[customer], 1))
-    keep = (time_of_day >= 0) & (time_of_day < SECONDS_PER_DAY) & (nb_terminals[customer] > 0)
-    customer, day_index, time_of_day, amount, pick = (
-        a[keep] for a in (customer, day_index, time_of_day, amount, pick)
-    )
+    customer, day_index, time_of_day, amount, pick = draw_transactions(customers, offsets, counts, rng)
     return {
         "time": days[day_index] * SECONDS_PER_DAY + time_of_day,
         "customer": customer,

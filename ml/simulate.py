@@ -239,27 +239,23 @@ def _terminals_within_radius(
     return offsets, neighbours
 
 
-def _transactions(
+def draw_transactions(
     customers: pd.DataFrame,
     offsets: np.ndarray,
-    neighbours: np.ndarray,
-    days: int,
+    counts: np.ndarray,
     rng: np.random.Generator,
-) -> dict[str, np.ndarray]:
-    """Genuine transactions, ordered by time then generation order (customer, day, draw).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Time of day, amount and terminal pick of ``counts[customer, day]`` transactions each.
 
-    ``by_customer`` holds the time-order positions of the transactions in generation order.
+    Returns ``(customer, day, time_of_day, amount, pick)`` for the kept transactions, ``day`` being
+    the column of ``counts`` and ``pick`` the index into the customer's terminals. Times outside
+    the day and customers without terminals are dropped, as in the handbook.
     """
-    n_customers = len(customers)
     mean_amount = customers["mean_amount"].to_numpy()
     std_amount = customers["std_amount"].to_numpy()
     nb_terminals = np.diff(offsets)
-
-    counts = rng.poisson(
-        customers["mean_nb_tx_per_day"].to_numpy()[:, None], size=(n_customers, days)
-    )
-    cell = np.repeat(np.arange(n_customers * days, dtype=np.int64), counts.ravel())
-    customer, day = np.divmod(cell, days)
+    cell = np.repeat(np.arange(counts.size, dtype=np.int64), counts.ravel())
+    customer, day = np.divmod(cell, counts.shape[1])
     n = len(cell)
 
     time_of_day = np.floor(rng.normal(TIME_OF_DAY_MEAN, TIME_OF_DAY_STD, size=n)).astype(np.int64)
@@ -274,9 +270,25 @@ def _transactions(
     pick = rng.integers(0, np.maximum(nb_terminals[customer], 1))
 
     keep = (time_of_day >= 0) & (time_of_day < SECONDS_PER_DAY) & (nb_terminals[customer] > 0)
-    customer, day, time_of_day, amount, pick = (
-        a[keep] for a in (customer, day, time_of_day, amount, pick)
+    return tuple(a[keep] for a in (customer, day, time_of_day, amount, pick))
+
+
+def _transactions(
+    customers: pd.DataFrame,
+    offsets: np.ndarray,
+    neighbours: np.ndarray,
+    days: int,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """Genuine transactions, ordered by time then generation order (customer, day, draw).
+
+    ``by_customer`` holds the time-order positions of the transactions in generation order.
+    """
+    n_customers = len(customers)
+    counts = rng.poisson(
+        customers["mean_nb_tx_per_day"].to_numpy()[:, None], size=(n_customers, days)
     )
+    customer, day, time_of_day, amount, pick = draw_transactions(customers, offsets, counts, rng)
     terminal = neighbours[offsets[customer] + pick]
     seconds = day * SECONDS_PER_DAY + time_of_day
     order = np.argsort(seconds, kind="stable")

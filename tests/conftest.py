@@ -12,6 +12,7 @@ generated gold feature table.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 from pathlib import Path
 
@@ -219,3 +220,13 @@ def feature_table(mlflow_settings: Settings, feature_frame: pd.DataFrame) -> pd.
     """``gold.transaction_features`` in the tmp warehouse, filled with ``feature_frame``."""
     write_feature_table(mlflow_settings, feature_frame)
     return feature_frame
+
+
+@pytest.fixture
+def isolated_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run in tmp_path with no project settings file or FRAUDOPS__ override leaking in."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FRAUDOPS_SETTINGS_FILE", raising=False)
+    for name in [n for n in os.environ if n.startswith("FRAUDOPS__")]:
+        monkeypatch.delenv(name)
+    return tmp_path

@@ -21,7 +21,7 @@ from test_features_pandas_reference import load_reference
 
 from ml.dbt_runner import run_dbt
 from ml.landing import write_landing
-from ml.settings import SimulationSettings, load_settings
+from ml.settings import EXTRA_FEATURES, FEATURES, SimulationSettings, load_settings
 from ml.simulate import SimulatedWorld, simulate
 from ml.warehouse import open_warehouse
 
@@ -102,7 +102,7 @@ def test_sql_features_equal_the_pandas_reference(build: Build) -> None:
     # when the reference computes the features from them
     expected = reference.compute_features(build.transactions, build.reports)
     # then every transaction has the same 15 + 6 features and label
-    columns = [*reference.FEATURES, *reference.EXTRA_FEATURES, "tx_fraud"]
+    columns = [*FEATURES, *EXTRA_FEATURES, "tx_fraud"]
     comparison = reference.compare(build.features, expected, columns)
     assert comparison.equal, f"{comparison.summary()}\n{comparison.examples.T}"
     assert comparison.rows == len(build.transactions) > 10_000

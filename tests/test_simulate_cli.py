@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -19,12 +18,8 @@ SIZE = ["--customers", "60", "--terminals", "300", "--days", "12", "--seed", "4"
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # no project settings file or environment override leaks in
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("FRAUDOPS_SETTINGS_FILE", raising=False)
-    for name in [n for n in os.environ if n.startswith("FRAUDOPS__")]:
-        monkeypatch.delenv(name)
+def _isolated(isolated_cli: Path) -> None:
+    """No project settings file or environment override leaks in (conftest.isolated_cli)."""
 
 
 def _run(*args: str):
