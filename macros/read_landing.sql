@@ -21,27 +21,29 @@
 {% endmacro %}
 
 {#-
-    DuckDB: read_parquet over the day folders. `schema` (a map keyed by column name, DuckDB
+    DuckDB: read_parquet over the landing files this build loads (read_landing_new_files): on
+    an incremental build only the files not in the bronze table yet, passed as an explicit list,
+    so a one-day step reads one file per feed instead of the whole landing zone; on a first or
+    full-refresh build the `*/*.parquet` glob. `schema` (a map keyed by column name, DuckDB
     >= 1.2) reads every contract column as varchar whatever its physical type in a file, so a
     mistyped column (an epoch integer where a timestamp belongs, text in an amount) lands as
     text and is quarantined with a reason downstream instead of failing the whole read; a
     missing column reads as its default (null) and other columns are not read. This is
     union_by_name's behaviour without its type unification, which fails on e.g. BIGINT vs
-    TIMESTAMP (and `schema` cannot be combined with union_by_name). With no file at all (a
-    feed that has not started), an empty relation with the same columns.
+    TIMESTAMP (and `schema` cannot be combined with union_by_name). With no file to load (a
+    feed that has not started, or no new file since the last build), an empty relation with the
+    same columns.
 -#}
 {% macro duckdb__read_landing(relation) %}
     {%- set contract = read_landing_contract(relation) -%}
     {%- set pattern = (contract.location ~ '/*/*.parquet') | replace("'", "''") -%}
-    {%- set n_files = 1 -%}
+    {%- set files = [pattern] -%}
     {%- if execute -%}
-        {%- set n_files = run_query(
-            "select count(*) from glob('" ~ pattern ~ "')"
-        ).columns[0].values()[0] -%}
+        {%- set files = read_landing_new_files(relation) -%}
     {%- endif -%}
-    {%- if n_files == 0 -%}
+    {%- if not files -%}
         {%- do log(
-            "read_landing: no landing files match " ~ pattern ~ "; reading "
+            "read_landing: no new landing files match " ~ pattern ~ "; reading "
             ~ relation.identifier ~ " as empty",
             info=True,
         ) -%}
@@ -51,6 +53,14 @@
         {%- endfor -%}
         {{ return('(select ' ~ null_columns | join(', ') ~ ' where false)') }}
     {%- endif -%}
+    {%- set paths = "'" ~ pattern ~ "'" -%}
+    {%- if is_incremental() -%}
+        {%- set quoted = [] -%}
+        {%- for file in files -%}
+            {%- do quoted.append("'" ~ file | replace("'", "''") ~ "'") -%}
+        {%- endfor -%}
+        {%- set paths = '[' ~ quoted | join(', ') ~ ']' -%}
+    {%- endif -%}
     {%- set schema_entries = [] -%}
     {%- for column in contract.file_columns -%}
         {%- do schema_entries.append(
@@ -58,7 +68,7 @@
         ) -%}
     {%- endfor -%}
     {{ return(
-        "read_parquet('" ~ pattern ~ "', hive_partitioning = true, hive_types_autocast = false, "
+        "read_parquet(" ~ paths ~ ", hive_partitioning = true, hive_types_autocast = false, "
         ~ "filename = '_source_file', schema = map {" ~ schema_entries | join(', ') ~ "})"
     ) }}
 {% endmacro %}
@@ -68,26 +78,32 @@
     partition column from the folder names. The file columns keep their parquet types (the
     staging model casts them to string); missing columns read as null only when the schema is
     merged across files, which read_landing_check_files switches on (spark.sql.parquet.mergeSchema)
-    in the staging models' pre-hook.
+    in the staging models' pre-hook. On an incremental build the whole folder is still listed and
+    read, then the rows of files already in the bronze table are filtered out (an anti-join on
+    `_source_file`): Spark has no clean way to hand the reader only the new files without
+    listing them on the driver first (the DuckDB variant does that through glob()).
 -#}
 {% macro spark__read_landing(relation) %}
     {%- set contract = read_landing_contract(relation) -%}
-    {{ return(
+    {{ return(read_landing_not_loaded(
         "(select landed.*, input_file_name() as _source_file"
         ~ " from parquet.`" ~ contract.location ~ "` as landed)"
-    ) }}
+    )) }}
 {% endmacro %}
 
 {#-
     Databricks (Unity Catalog volume or cloud path): read_files, with the schema merged across
     files; the hive partition column is inferred from the folder names and the file path comes
-    from the hidden _metadata column.
+    from the hidden _metadata column. As on Spark, an incremental build reads the folder and
+    filters out the files already in the bronze table (a streaming table over read_files, i.e.
+    Auto Loader, would track the loaded files itself; not used, to keep one bronze model for
+    every target).
 -#}
 {% macro databricks__read_landing(relation) %}
     {%- set contract = read_landing_contract(relation) -%}
-    {{ return(
+    {{ return(read_landing_not_loaded(
         "(select landed.*, landed._metadata.file_path as _source_file"
         ~ " from read_files('" ~ contract.location ~ "', format => 'parquet', mergeSchema => true)"
         ~ " as landed)"
-    ) }}
+    )) }}
 {% endmacro %}

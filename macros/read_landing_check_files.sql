@@ -12,8 +12,8 @@
 {% endmacro %}
 
 {#-
-    DuckDB: for each file not yet in the bronze table (every file on a first or full-refresh
-    build), check that it sits in a `<partition_column>=...` folder (a parquet file dropped
+    DuckDB: for each file not yet in the bronze table (read_landing_new_files: every file on a
+    first or full-refresh build), check that it sits in a `<partition_column>=...` folder (a parquet file dropped
     directly in the feed folder is reported too, the reader would skip it) and that it is parquet
     (the 4-byte magic `PAR1` at its start and its end; DuckDB's own error for such a file is
     "No magic bytes found at end of file"). For the first bad file, the hook is a query that
@@ -24,17 +24,11 @@
         {{ return('') }}
     {%- endif -%}
     {%- set contract = read_landing_contract(relation) -%}
-    {%- set pattern = (contract.location ~ '/*/*.parquet') | replace("'", "''") -%}
-    {%- set landed = run_query("select file from glob('" ~ pattern ~ "') order by file").columns[0].values() -%}
+    {%- set new_files = read_landing_new_files(relation) -%}
     {#- a file dropped directly in the feed folder would be ignored by the */*.parquet glob -#}
     {%- set loose = run_query(
         "select file from glob('" ~ (contract.location ~ '/*.parquet') | replace("'", "''") ~ "') order by file"
     ).columns[0].values() -%}
-    {%- set loaded = [] -%}
-    {%- if is_incremental() -%}
-        {%- set loaded = run_query("select distinct _source_file from " ~ this).columns[0].values() -%}
-    {%- endif -%}
-    {%- set new_files = landed | reject('in', loaded) | list -%}
 
     {%- set problems = [] -%}
     {%- for file in (loose | list) + new_files -%}

@@ -8,11 +8,9 @@ with
 
 source as (
 
+    -- on an incremental build, only the files not loaded yet (read_landing skips the others):
+    -- a build over the same files adds nothing
     select landed.* from {{ read_landing(source('landing', 'transactions')) }} as landed
-    {% if is_incremental() %}
-        -- files already loaded are not read again: a build over the same files adds nothing
-        where landed._source_file not in (select loaded._source_file from {{ this }} as loaded)
-    {% endif %}
 
 ),
 
