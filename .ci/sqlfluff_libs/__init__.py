@@ -20,3 +20,18 @@ def var(name, default=None):
 def transaction_features_config():
     """The Databricks rendering of macros/transaction_features_config.sql (a dict of configs)."""
     return {"materialized": "incremental", "incremental_strategy": "merge"}
+
+
+def landing_verdicts_config():
+    """The Databricks rendering of macros/landing_verdicts_config.sql."""
+    return {"materialized": "incremental", "incremental_strategy": "delete+insert"}
+
+
+def landing_filter_config():
+    """The Databricks rendering of macros/landing_filter_config.sql."""
+    return {"materialized": "view"}
+
+
+def fraud_kpis_daily_config():
+    """The Databricks rendering of macros/fraud_kpis_daily_config.sql."""
+    return {"materialized": "incremental", "incremental_strategy": "merge"}

@@ -1,3 +1,8 @@
+-- Silver fraud reports: the kept rows of int_fraud_reports_validated. A filter of the verdicts
+-- (a view where they are incremental, see macros/landing_filter_config.sql), so it changes
+-- exactly when they do.
+{{ config(**landing_filter_config()) }}
+
 with
 
 validated as (

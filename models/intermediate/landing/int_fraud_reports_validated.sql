@@ -2,20 +2,109 @@
 -- report), exact_duplicate (an identical copy of a kept row) or quarantined (with the first
 -- rule it breaks, in the order of the case expression below). A report is checked against
 -- its transaction in silver when that has arrived; otherwise it waits for it (kept).
+--
+-- Incremental like int_transactions_validated (macros/landing_verdicts_config.sql): a verdict
+-- depends on the bronze rows of the same transaction_id and on whether that transaction is in
+-- silver (and when it happened). A transaction kept in silver never changes content (another
+-- content quarantines every copy, for good), so the reports to re-judge are those of the ids
+-- of new bronze rows and those whose transaction entered or left silver since they were judged
+-- (has_transaction differs from silver now); a run re-judges every row of those ids, the rows
+-- judged before being re-read from this table, and replaces them.
+-- sqlfluff:indentation:template_blocks_indent:false
+{{ config(
+    unique_key='transaction_id',
+    on_schema_change='fail',
+    **landing_verdicts_config()
+) }}
 
 with
-
-landed as (
-
-    select * from {{ ref('stg_landing__fraud_reports') }}
-
-),
 
 transactions as (
 
     select * from {{ ref('int_transactions_deduplicated') }}
 
 ),
+
+{% if is_incremental() %}
+judged_before as (
+
+    select * from {{ this }}
+
+),
+
+-- bronze rows of the files not judged yet (a file lands in bronze whole, in one run)
+new_landed as (
+
+    select
+        landed.transaction_id,
+        landed.fraud_scenario,
+        landed.reported_at,
+        landed._source_file,
+        landed._landed_date,
+        landed._loaded_at
+
+    from {{ ref('stg_landing__fraud_reports') }} as landed
+    where landed._source_file not in (
+        select distinct judged_before._source_file
+        from judged_before
+        where judged_before._source_file is not null
+    )
+
+),
+
+-- reports whose transaction entered silver (landed) or left it (conflicting copy) since
+rematched_ids as (
+
+    select distinct judged_before.transaction_id
+
+    from judged_before
+    left join transactions
+        on judged_before.transaction_id = transactions.transaction_id
+    where
+        judged_before.transaction_id is not null
+        and judged_before.has_transaction <> (transactions.transaction_id is not null)
+
+),
+
+rejudged_ids as (
+
+    select {{ try_cast('new_landed.transaction_id', 'bigint') }} as transaction_id
+    from new_landed
+
+    union distinct
+
+    select rematched_ids.transaction_id
+    from rematched_ids
+
+),
+
+landed as (
+
+    select * from new_landed
+
+    union all
+
+    -- the rows judged before of the same reports, as landed
+    select
+        judged_before.landed_transaction_id as transaction_id,
+        judged_before.landed_fraud_scenario as fraud_scenario,
+        judged_before.landed_reported_at as reported_at,
+        judged_before._source_file,
+        judged_before._landed_date,
+        judged_before._loaded_at
+
+    from judged_before
+    inner join rejudged_ids
+        on judged_before.transaction_id = rejudged_ids.transaction_id
+
+),
+{% else %}
+landed as (
+
+    select * from {{ ref('stg_landing__fraud_reports') }}
+
+),
+{% endif %}
 
 parsed as (
 

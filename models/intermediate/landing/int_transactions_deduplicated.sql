@@ -1,3 +1,8 @@
+-- Silver transactions: the kept rows of int_transactions_validated. A filter of the verdicts
+-- (a view where they are incremental, see macros/landing_filter_config.sql), so it changes
+-- exactly when they do.
+{{ config(**landing_filter_config()) }}
+
 with
 
 validated as (

@@ -1,3 +1,7 @@
+-- The exact duplicates of both feeds' verdicts. A filter of the verdicts (a view where they
+-- are incremental, see macros/landing_filter_config.sql).
+{{ config(**landing_filter_config()) }}
+
 with
 
 transactions as (

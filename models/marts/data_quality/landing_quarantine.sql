@@ -1,3 +1,7 @@
+-- The quarantined rows of both feeds' verdicts, with their reason's description. A filter of
+-- the verdicts (a view where they are incremental, see macros/landing_filter_config.sql).
+{{ config(**landing_filter_config()) }}
+
 with
 
 transactions as (
