@@ -17,10 +17,13 @@ export FRAUDOPS_TARGET ?= local
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
+# --compile-bytecode: uv does not write .pyc files by default, and where PYTHONDONTWRITEBYTECODE is set
+# (CI images, this VM) Python never caches them either: every `ml`/`dbt` process would recompile
+# MLflow, dbt and sklearn from source (`import mlflow` 9.3 s instead of 2.8 s, measured here).
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock -e '.[dev,spark,databricks]'
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.lock -e '.[dev,spark,databricks]'
 	touch $(STAMP)
 
 venv: $(STAMP) ## create .venv with everything pinned in requirements.lock
