@@ -10,6 +10,9 @@
 -- by tx_date. A day left without transactions is written with nb_transactions = 0 and deleted
 -- by the post-hook (the full refresh has no row for it).
 -- sqlfluff:indentation:template_blocks_indent:false
+-- the verdicts, read on incremental runs only:
+-- depends_on: {{ ref('int_transactions_validated') }}
+-- depends_on: {{ ref('int_fraud_reports_validated') }}
 {{ config(
     unique_key='tx_date',
     on_schema_change='fail',
