@@ -24,13 +24,25 @@
       terminal's transactions, in d-day buckets: at most a fraud's terminal transactions of 2d
       days each (worst case a busy terminal: frauds x its transactions in 2d days).
 
+    targets (optional): a relation or subquery with a `transaction_id` column, the rows to output
+    (the incremental build's recomputed rows; `transactions` then holds them plus their look-back).
+    Same values, computed for those rows only: their customer features by a join of each target
+    row with its card's rows of the longest customer window (a card's 30 days: tens of rows,
+    which is what makes the join cheap and safe; the tie rule is then a join condition), and the
+    terminal windows over the transactions of the targets' terminals only (terminal volumes are
+    unbounded — a busy merchant — so they keep the windowed form). Without targets every row of
+    `transactions` is output and both families are RANGE windows.
+
     Windows are RANGE frames over the integer epoch seconds (DuckDB and Spark alike). A row's
     features depend only on rows of the previous feature_lookback_days() days, so the statement
     evaluated over the new rows plus that look-back gives the new rows' final features (the
     basis of an incremental build and of the test test_transaction_features__no_future_dependence,
     which evaluates it over truncated inputs).
 -#}
-{% macro transaction_features_sql(transactions, fraud_reports) -%}
+{#- sqlfluff's jinja tracer mis-reads the indentation of the jinja set lines below once the body
+    holds the long targets if/else; LT02 is off for those lines only, on again for the SQL. -#}
+-- noqa: disable=LT02
+{% macro transaction_features_sql(transactions, fraud_reports, targets=none) -%}
     {%- set customer_windows = var('customer_windows_days') -%}
     {%- set terminal_windows = var('terminal_windows_days') -%}
     {%- set delay_days = var('terminal_delay_days') -%}
@@ -42,7 +54,8 @@
             "var('terminal_delay_days') must be at least 1 day (got " ~ delay_days ~ "): "
             ~ "the terminal windows end d days before the transaction"
         ) }}
-    {%- endif -%}
+    {%- endif %}
+    -- noqa: enable=LT02
 
     with
 
@@ -100,53 +113,65 @@
 
     ),
 
-    -- Both families of RANGE windows in one pass. The customer frames end at the current row and
-    -- so include its same-second peers; has_same_second_peer flags the (rare) rows that have one.
-    -- A terminal frame's tally counts its transactions and, times fraud_weight (2^26), its frauds
-    -- reported so far (even after t: corrected below) in one aggregate instead of two: a sum of
-    -- integers below 2^53, exact in a double while a terminal has < 2^26 (67M) transactions in a
-    -- window.
-    windowed as (
+    {% if targets is none %}
 
-        select
-            {% for n in customer_windows %}
-            count(*) over (
-                partition by labelled.customer_id
-                order by labelled.tx_epoch_s {{ days_range_frame(n) }}
-            ) as customer_nb_tx_{{ n }}day_with_peers,
-            sum(labelled.tx_amount) over (
-                partition by labelled.customer_id
-                order by labelled.tx_epoch_s {{ days_range_frame(n) }}
-            ) as customer_amount_{{ n }}day_with_peers,
-            {% endfor %}
-            max(labelled.tx_amount) over (
-                partition by labelled.customer_id
-                order by labelled.tx_epoch_s {{ days_range_frame(longest_customer_window) }}
-            ) as customer_max_amount_with_peers,
-            var_pop(labelled.tx_amount) over (
-                partition by labelled.customer_id
-                order by labelled.tx_epoch_s {{ days_range_frame(longest_customer_window) }}
-            ) as customer_var_amount_with_peers,
+    -- every row is output, and every row is a window input
+    outputs as (
 
-            coalesce(
-                lag(labelled.tx_epoch_s) over customer_order = labelled.tx_epoch_s
-                or lead(labelled.tx_epoch_s) over customer_order = labelled.tx_epoch_s,
-                false
-            ) as has_same_second_peer,
-
-            {% for n in terminal_windows %}
-            sum(cast(1 + labelled.tx_fraud * {{ fraud_weight }} as double)) over (
-                partition by labelled.terminal_id
-                order by labelled.tx_epoch_s {{ days_range_frame(n, delay_days) }}
-            ) as terminal_tally_{{ n }}day_window,
-            {% endfor %}
-
-            labelled.*
+        select labelled.*
 
         from labelled
-        window customer_order as (
-            partition by labelled.customer_id order by labelled.tx_epoch_s
-        )
+
+    ),
+
+    windowed_input as (
+
+        select labelled.*
+
+        from labelled
+
+    ),
+
+    {% else %}
+
+    -- the rows to output (targets), with their inputs
+    outputs as (
+
+        select labelled.*
+
+        from labelled
+        where labelled.transaction_id in (select targets.transaction_id from {{ targets }} as targets)
+
+    ),
+
+    -- the terminal windows need only the transactions of the targets' terminals
+    windowed_input as (
+
+        select labelled.*
+
+        from labelled
+        where labelled.terminal_id in (select outputs.terminal_id from outputs)
+
+    ),
+
+    {% endif %}
+
+    -- The terminal RANGE windows. A terminal frame's tally counts its transactions and, times
+    -- fraud_weight (2^26), its frauds reported so far (even after t: corrected below) in one
+    -- aggregate instead of two: a sum of integers below 2^53, exact in a double while a terminal
+    -- has < 2^26 (67M) transactions in a window.
+    terminal_windowed as (
+
+        select
+            {% for n in terminal_windows %}
+            sum(cast(1 + windowed_input.tx_fraud * {{ fraud_weight }} as double)) over (
+                partition by windowed_input.terminal_id
+                order by windowed_input.tx_epoch_s {{ days_range_frame(n, delay_days) }}
+            ) as terminal_tally_{{ n }}day_window,
+            {% endfor %}
+            windowed_input.*
+
+        from windowed_input
 
     ),
 
@@ -168,9 +193,145 @@
             {% endfor %}
             windowed.*
 
-        from windowed
+        from terminal_windowed as windowed
 
     ),
+
+    -- Fraud rows, each in the two d-day buckets that the transactions whose (t - d days, t]
+    -- window holds it fall in (t in [fraud time, fraud time + d days)).
+    fraud_buckets as (
+
+        select
+            labelled.terminal_id,
+            labelled.transaction_id,
+            labelled.tx_epoch_s,
+            labelled.reported_at,
+            cast(floor(labelled.tx_epoch_s / {{ delay_days * seconds_per_day }}) as bigint)
+            + spread.bucket_offset as bucket
+
+        from labelled
+        cross join (
+            select 0 as bucket_offset
+            union all
+            select 1 as bucket_offset
+        ) as spread
+        where labelled.tx_fraud = 1
+
+    ),
+
+    -- per transaction: the other frauds of its terminal in (t - d days, t] known at t
+    terminal_reported_frauds as (
+
+        select
+            transactions.transaction_id,
+            count(*) as nb_reported_frauds
+
+        from outputs as transactions
+        inner join fraud_buckets
+            on
+                transactions.terminal_id = fraud_buckets.terminal_id
+                and cast(floor(transactions.tx_epoch_s / {{ delay_days * seconds_per_day }}) as bigint)
+                = fraud_buckets.bucket
+        where
+            fraud_buckets.tx_epoch_s > transactions.tx_epoch_s - {{ delay_days * seconds_per_day }}
+            and (
+                fraud_buckets.tx_epoch_s < transactions.tx_epoch_s
+                or (
+                    fraud_buckets.tx_epoch_s = transactions.tx_epoch_s
+                    and fraud_buckets.transaction_id < transactions.transaction_id
+                )
+            )
+            and fraud_buckets.reported_at <= transactions.tx_datetime
+        group by transactions.transaction_id
+
+    ),
+
+    -- Frauds that can sit in a terminal window (which ends d days before t) and still be
+    -- unknown at t: those reported more than d days after they happened. Rare; none at all
+    -- when every report takes at most d days.
+    late_reported_frauds as (
+
+        select
+            labelled.terminal_id,
+            labelled.tx_epoch_s,
+            labelled.reported_at
+
+        from labelled
+        where
+            labelled.tx_fraud = 1
+            and labelled.reported_epoch_s >= labelled.tx_epoch_s + {{ delay_days * seconds_per_day }}
+
+    ),
+
+    -- per transaction and terminal window: the frauds in the window reported after t
+    terminal_unknown_frauds as (
+
+        select
+            {% for n in terminal_windows %}
+            sum(
+                case
+                    when
+                        late_reported_frauds.tx_epoch_s
+                        > transactions.tx_epoch_s - {{ (n + delay_days) * seconds_per_day }}
+                        then 1
+                    else 0
+                end
+            ) as nb_unknown_frauds_{{ n }}day_window,
+            {% endfor %}
+            transactions.transaction_id
+
+        from outputs as transactions
+        inner join late_reported_frauds
+            on
+                transactions.terminal_id = late_reported_frauds.terminal_id
+                and late_reported_frauds.tx_epoch_s
+                > transactions.tx_epoch_s - {{ (terminal_windows | max + delay_days) * seconds_per_day }}
+                and late_reported_frauds.tx_epoch_s
+                <= transactions.tx_epoch_s - {{ delay_days * seconds_per_day }}
+                and late_reported_frauds.reported_at > transactions.tx_datetime
+        group by transactions.transaction_id
+
+    ),
+
+    {% if targets is none %}
+
+    -- The customer RANGE windows. Their frames end at the current row and so include its
+    -- same-second peers; has_same_second_peer flags the (rare) rows that have one.
+    windowed as (
+
+        select
+            {% for n in customer_windows %}
+            count(*) over (
+                partition by tallied.customer_id
+                order by tallied.tx_epoch_s {{ days_range_frame(n) }}
+            ) as customer_nb_tx_{{ n }}day_with_peers,
+            sum(tallied.tx_amount) over (
+                partition by tallied.customer_id
+                order by tallied.tx_epoch_s {{ days_range_frame(n) }}
+            ) as customer_amount_{{ n }}day_with_peers,
+            {% endfor %}
+            max(tallied.tx_amount) over (
+                partition by tallied.customer_id
+                order by tallied.tx_epoch_s {{ days_range_frame(longest_customer_window) }}
+            ) as customer_max_amount_with_peers,
+            var_pop(tallied.tx_amount) over (
+                partition by tallied.customer_id
+                order by tallied.tx_epoch_s {{ days_range_frame(longest_customer_window) }}
+            ) as customer_var_amount_with_peers,
+            coalesce(
+                lag(tallied.tx_epoch_s) over customer_order = tallied.tx_epoch_s
+                or lead(tallied.tx_epoch_s) over customer_order = tallied.tx_epoch_s,
+                false
+            ) as has_same_second_peer,
+            tallied.*
+
+        from tallied
+        window customer_order as (
+            partition by tallied.customer_id order by tallied.tx_epoch_s
+        )
+
+    ),
+
 
     -- Transactions of the same card in the same second but with a higher transaction_id: they are
     -- in the RANGE frame of the current row but come after it, so they are taken out again.
@@ -226,101 +387,6 @@
 
     ),
 
-    -- Fraud rows, each in the two d-day buckets that the transactions whose (t - d days, t]
-    -- window holds it fall in (t in [fraud time, fraud time + d days)).
-    fraud_buckets as (
-
-        select
-            labelled.terminal_id,
-            labelled.transaction_id,
-            labelled.tx_epoch_s,
-            labelled.reported_at,
-            cast(floor(labelled.tx_epoch_s / {{ delay_days * seconds_per_day }}) as bigint)
-            + spread.bucket_offset as bucket
-
-        from labelled
-        cross join (
-            select 0 as bucket_offset
-            union all
-            select 1 as bucket_offset
-        ) as spread
-        where labelled.tx_fraud = 1
-
-    ),
-
-    -- per transaction: the other frauds of its terminal in (t - d days, t] known at t
-    terminal_reported_frauds as (
-
-        select
-            transactions.transaction_id,
-            count(*) as nb_reported_frauds
-
-        from transactions
-        inner join fraud_buckets
-            on
-                transactions.terminal_id = fraud_buckets.terminal_id
-                and cast(floor(transactions.tx_epoch_s / {{ delay_days * seconds_per_day }}) as bigint)
-                = fraud_buckets.bucket
-        where
-            fraud_buckets.tx_epoch_s > transactions.tx_epoch_s - {{ delay_days * seconds_per_day }}
-            and (
-                fraud_buckets.tx_epoch_s < transactions.tx_epoch_s
-                or (
-                    fraud_buckets.tx_epoch_s = transactions.tx_epoch_s
-                    and fraud_buckets.transaction_id < transactions.transaction_id
-                )
-            )
-            and fraud_buckets.reported_at <= transactions.tx_datetime
-        group by transactions.transaction_id
-
-    ),
-
-    -- Frauds that can sit in a terminal window (which ends d days before t) and still be
-    -- unknown at t: those reported more than d days after they happened. Rare; none at all
-    -- when every report takes at most d days.
-    late_reported_frauds as (
-
-        select
-            labelled.terminal_id,
-            labelled.tx_epoch_s,
-            labelled.reported_at
-
-        from labelled
-        where
-            labelled.tx_fraud = 1
-            and labelled.reported_epoch_s >= labelled.tx_epoch_s + {{ delay_days * seconds_per_day }}
-
-    ),
-
-    -- per transaction and terminal window: the frauds in the window reported after t
-    terminal_unknown_frauds as (
-
-        select
-            {% for n in terminal_windows %}
-            sum(
-                case
-                    when
-                        late_reported_frauds.tx_epoch_s
-                        > transactions.tx_epoch_s - {{ (n + delay_days) * seconds_per_day }}
-                        then 1
-                    else 0
-                end
-            ) as nb_unknown_frauds_{{ n }}day_window,
-            {% endfor %}
-            transactions.transaction_id
-
-        from transactions
-        inner join late_reported_frauds
-            on
-                transactions.terminal_id = late_reported_frauds.terminal_id
-                and late_reported_frauds.tx_epoch_s
-                > transactions.tx_epoch_s - {{ (terminal_windows | max + delay_days) * seconds_per_day }}
-                and late_reported_frauds.tx_epoch_s
-                <= transactions.tx_epoch_s - {{ delay_days * seconds_per_day }}
-                and late_reported_frauds.reported_at > transactions.tx_datetime
-        group by transactions.transaction_id
-
-    ),
 
     -- the customer windows without later same-second peers, and the corrections joined on
     corrected as (
@@ -343,7 +409,7 @@
             {% endfor %}
             coalesce(terminal_reported_frauds.nb_reported_frauds, 0) as terminal_nb_reported_frauds
 
-        from tallied
+        from windowed as tallied
         left join later_same_second
             on tallied.transaction_id = later_same_second.transaction_id
         left join tied_customer_windows
@@ -354,6 +420,73 @@
             on tallied.transaction_id = terminal_reported_frauds.transaction_id
 
     ),
+
+    {% else %}
+
+    -- The customer windows of the target rows, by a join with their card's rows of the longest
+    -- window; the tie rule (same second: lower transaction_id first) is a join condition here.
+    customer_pairs as (
+
+        select
+            outputs.transaction_id,
+            {% for n in customer_windows %}
+            count(
+                case
+                    when history.tx_epoch_s > outputs.tx_epoch_s - {{ n * seconds_per_day }} then 1
+                end
+            ) as customer_nb_tx_{{ n }}day,
+            sum(
+                case
+                    when history.tx_epoch_s > outputs.tx_epoch_s - {{ n * seconds_per_day }}
+                        then history.tx_amount
+                end
+            ) as customer_amount_{{ n }}day,
+            {% endfor %}
+            max(history.tx_amount) as customer_max_amount,
+            var_pop(history.tx_amount) as customer_var_amount
+
+        from outputs
+        inner join labelled as history
+            on
+                outputs.customer_id = history.customer_id
+                and history.tx_epoch_s > outputs.tx_epoch_s - {{ longest_customer_window * seconds_per_day }}
+                and history.tx_epoch_s <= outputs.tx_epoch_s
+        where
+            history.tx_epoch_s < outputs.tx_epoch_s
+            or history.transaction_id <= outputs.transaction_id
+        group by outputs.transaction_id
+
+    ),
+
+
+    -- the customer windows from the pairs, and the terminal corrections joined on
+    corrected as (
+
+        select
+            tallied.*,
+            {% for n in customer_windows %}
+            customer_pairs.customer_nb_tx_{{ n }}day,
+            customer_pairs.customer_amount_{{ n }}day,
+            {% endfor %}
+            customer_pairs.customer_max_amount,
+            customer_pairs.customer_var_amount,
+            {% for n in terminal_windows %}
+            coalesce(terminal_unknown_frauds.nb_unknown_frauds_{{ n }}day_window, 0)
+                as terminal_nb_unknown_frauds_{{ n }}day_window,
+            {% endfor %}
+            coalesce(terminal_reported_frauds.nb_reported_frauds, 0) as terminal_nb_reported_frauds
+
+        from tallied
+        inner join customer_pairs
+            on tallied.transaction_id = customer_pairs.transaction_id
+        left join terminal_unknown_frauds
+            on tallied.transaction_id = terminal_unknown_frauds.transaction_id
+        left join terminal_reported_frauds
+            on tallied.transaction_id = terminal_reported_frauds.transaction_id
+
+    ),
+
+    {% endif %}
 
     final as (
 

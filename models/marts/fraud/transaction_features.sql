@@ -15,7 +15,9 @@
       changes only its terminal's rows with t in [r, c + 37 days] (before r it was unknown, and
       rows before r already count it as unknown). 37 = feature_lookback_days();
     * those rows are recomputed with transaction_features_sql over silver from
-      feature_lookback_days() before the earliest of them, which gives their final features
+      feature_lookback_days() before the earliest of them (targets='affected': only they are
+      computed — their customer windows by a join with their cards' last 30 days, the terminal
+      windows over their terminals' transactions), which gives their final features
       (test_transaction_features__no_future_dependence checks that property), and upserted by
       transaction_id. tests/test_features_incremental.py checks a day-by-day build equals a
       full refresh.
@@ -258,11 +260,10 @@ features as (
                 cross join history_start
                 where history.tx_epoch_s > history_start.after_epoch_s
             )",
-            fraud_reports=ref('int_fraud_reports_deduplicated')
+            fraud_reports=ref('int_fraud_reports_deduplicated'),
+            targets='affected'
         ) | indent(8) }}
     ) as recomputed
-    inner join affected
-        on recomputed.transaction_id = affected.transaction_id
 
 )
 
