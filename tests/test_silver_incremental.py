@@ -196,8 +196,8 @@ def test_step_by_step_build_equals_full_refresh(tmp_path: Path) -> None:
         nodes = {uid.split(".")[-1]: node for uid, node in step.nodes.items() if uid.startswith("model.")}
         assert {n["status"] for n in nodes.values()} == {"success"}
         later = number > 0
-        assert ("judged_before as (" in nodes["int_transactions_validated"]["compiled_code"]) is later
-        assert ("judged_before as (" in nodes["int_fraud_reports_validated"]["compiled_code"]) is later
+        assert ("new_landed as (" in nodes["int_transactions_validated"]["compiled_code"]) is later
+        assert ("rematched_ids as (" in nodes["int_fraud_reports_validated"]["compiled_code"]) is later
         assert ("changed_transaction_ids as (" in nodes["fraud_kpis_daily"]["compiled_code"]) is later
         bronze_read = nodes["stg_landing__transactions"]["compiled_code"]
         assert ("read_parquet([" in bronze_read) is later

@@ -26,13 +26,8 @@ transactions as (
 ),
 
 {% if is_incremental() %}
-judged_before as (
-
-    select * from {{ this }}
-
-),
-
--- bronze rows of the files not judged yet (a file lands in bronze whole, in one run)
+-- bronze rows of the files not judged yet (a file lands in bronze whole, in one run); this
+-- table is read where needed rather than in a shared CTE, which DuckDB would materialize whole
 new_landed as (
 
     select
@@ -45,9 +40,9 @@ new_landed as (
 
     from {{ ref('stg_landing__fraud_reports') }} as landed
     where landed._source_file not in (
-        select distinct judged_before._source_file
-        from judged_before
-        where judged_before._source_file is not null
+        select distinct judged._source_file
+        from {{ this }} as judged
+        where judged._source_file is not null
     )
 
 ),
@@ -57,7 +52,7 @@ rematched_ids as (
 
     select distinct judged_before.transaction_id
 
-    from judged_before
+    from {{ this }} as judged_before
     left join transactions
         on judged_before.transaction_id = transactions.transaction_id
     where
@@ -93,7 +88,7 @@ landed as (
         judged_before._landed_date,
         judged_before._loaded_at
 
-    from judged_before
+    from {{ this }} as judged_before
     inner join rejudged_ids
         on judged_before.transaction_id = rejudged_ids.transaction_id
 

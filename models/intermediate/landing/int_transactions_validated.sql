@@ -21,13 +21,8 @@
 with
 
 {% if is_incremental() %}
-judged_before as (
-
-    select * from {{ this }}
-
-),
-
--- bronze rows of the files not judged yet (a file lands in bronze whole, in one run)
+-- bronze rows of the files not judged yet (a file lands in bronze whole, in one run); this
+-- table is read where needed rather than in a shared CTE, which DuckDB would materialize whole
 new_landed as (
 
     select
@@ -42,9 +37,9 @@ new_landed as (
 
     from {{ ref('stg_landing__transactions') }} as landed
     where landed._source_file not in (
-        select distinct judged_before._source_file
-        from judged_before
-        where judged_before._source_file is not null
+        select distinct judged._source_file
+        from {{ this }} as judged
+        where judged._source_file is not null
     )
 
 ),
@@ -73,7 +68,7 @@ landed as (
         judged_before._landed_date,
         judged_before._loaded_at
 
-    from judged_before
+    from {{ this }} as judged_before
     inner join new_ids
         on judged_before.transaction_id = new_ids.transaction_id
 
