@@ -388,36 +388,27 @@
     ),
 
 
-    -- the customer windows without later same-second peers, and the corrections joined on
-    corrected as (
+    -- the customer windows without later same-second peers
+    customer_features as (
 
         select
-            tallied.*,
+            windowed.*,
             {% for n in customer_windows %}
-            tallied.customer_nb_tx_{{ n }}day_with_peers - coalesce(later_same_second.nb_tx, 0)
+            windowed.customer_nb_tx_{{ n }}day_with_peers - coalesce(later_same_second.nb_tx, 0)
                 as customer_nb_tx_{{ n }}day,
-            tallied.customer_amount_{{ n }}day_with_peers - coalesce(later_same_second.amount, 0)
+            windowed.customer_amount_{{ n }}day_with_peers - coalesce(later_same_second.amount, 0)
                 as customer_amount_{{ n }}day,
             {% endfor %}
-            coalesce(tied_customer_windows.max_amount, tallied.customer_max_amount_with_peers)
+            coalesce(tied_customer_windows.max_amount, windowed.customer_max_amount_with_peers)
                 as customer_max_amount,
-            coalesce(tied_customer_windows.var_amount, tallied.customer_var_amount_with_peers)
-                as customer_var_amount,
-            {% for n in terminal_windows %}
-            coalesce(terminal_unknown_frauds.nb_unknown_frauds_{{ n }}day_window, 0)
-                as terminal_nb_unknown_frauds_{{ n }}day_window,
-            {% endfor %}
-            coalesce(terminal_reported_frauds.nb_reported_frauds, 0) as terminal_nb_reported_frauds
+            coalesce(tied_customer_windows.var_amount, windowed.customer_var_amount_with_peers)
+                as customer_var_amount
 
-        from windowed as tallied
+        from windowed
         left join later_same_second
-            on tallied.transaction_id = later_same_second.transaction_id
+            on windowed.transaction_id = later_same_second.transaction_id
         left join tied_customer_windows
-            on tallied.transaction_id = tied_customer_windows.transaction_id
-        left join terminal_unknown_frauds
-            on tallied.transaction_id = terminal_unknown_frauds.transaction_id
-        left join terminal_reported_frauds
-            on tallied.transaction_id = terminal_reported_frauds.transaction_id
+            on windowed.transaction_id = tied_customer_windows.transaction_id
 
     ),
 
@@ -459,8 +450,8 @@
     ),
 
 
-    -- the customer windows from the pairs, and the terminal corrections joined on
-    corrected as (
+    -- the target rows with their customer windows from the pairs
+    customer_features as (
 
         select
             tallied.*,
@@ -469,24 +460,34 @@
             customer_pairs.customer_amount_{{ n }}day,
             {% endfor %}
             customer_pairs.customer_max_amount,
-            customer_pairs.customer_var_amount,
+            customer_pairs.customer_var_amount
+
+        from tallied
+        inner join customer_pairs
+            on tallied.transaction_id = customer_pairs.transaction_id
+
+    ),
+
+    {% endif %}
+
+    -- the terminal corrections joined on
+    corrected as (
+
+        select
+            customer_features.*,
             {% for n in terminal_windows %}
             coalesce(terminal_unknown_frauds.nb_unknown_frauds_{{ n }}day_window, 0)
                 as terminal_nb_unknown_frauds_{{ n }}day_window,
             {% endfor %}
             coalesce(terminal_reported_frauds.nb_reported_frauds, 0) as terminal_nb_reported_frauds
 
-        from tallied
-        inner join customer_pairs
-            on tallied.transaction_id = customer_pairs.transaction_id
+        from customer_features
         left join terminal_unknown_frauds
-            on tallied.transaction_id = terminal_unknown_frauds.transaction_id
+            on customer_features.transaction_id = terminal_unknown_frauds.transaction_id
         left join terminal_reported_frauds
-            on tallied.transaction_id = terminal_reported_frauds.transaction_id
+            on customer_features.transaction_id = terminal_reported_frauds.transaction_id
 
     ),
-
-    {% endif %}
 
     final as (
 
