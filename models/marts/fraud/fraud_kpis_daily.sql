@@ -4,10 +4,12 @@
 -- Incremental (macros/fraud_kpis_daily_config.sql): a day's KPIs change only when a bronze row
 -- of one of its transactions or of their reports lands, since verdicts change only then.
 -- _loaded_at, the latest load among the rows a day counts, makes the table its own watermark:
--- a run recomputes the days of every transaction id with a row loaded at or after it (each
--- day one of its rows falls on: a conflicting copy on another day retracts the kept one) and
--- the days of the silver transactions whose reports have such a row, and replaces those days
--- by tx_date. A day left without transactions is written with nb_transactions = 0 and deleted
+-- a run recomputes the days of every transaction id with a row loaded after it (each day one
+-- of its rows falls on: a conflicting copy on another day retracts the kept one) and the days
+-- of the silver transactions whose reports have such a row, and replaces those days by
+-- tx_date. This relies on bronze load times (dbt's run start, to the second) increasing from
+-- one dbt invocation to the next; rows loaded by the run that built the table are not newer
+-- than it, so a step after a full build recomputes only the new day's days. A day left without transactions is written with nb_transactions = 0 and deleted
 -- by the post-hook (the full refresh has no row for it).
 -- sqlfluff:indentation:template_blocks_indent:false
 -- the verdicts, read on incremental runs only:
@@ -59,7 +61,7 @@ changed_transaction_ids as (
         validated_transactions.transaction_id is not null
         and (
             watermark.loaded_at is null
-            or validated_transactions._loaded_at >= watermark.loaded_at
+            or validated_transactions._loaded_at > watermark.loaded_at
         )
 
 ),
@@ -85,7 +87,7 @@ changed_days as (
         on validated_fraud_reports.transaction_id = silver_transactions.transaction_id
     where
         watermark.loaded_at is null
-        or validated_fraud_reports._loaded_at >= watermark.loaded_at
+        or validated_fraud_reports._loaded_at > watermark.loaded_at
 
 ),
 
