@@ -13,7 +13,10 @@ logged as an artifact and written to ``scoring.feature_reference`` (+ ``_sample`
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -211,19 +214,20 @@ def _train_candidate(
             data.feature_matrix(split.train.head(1000), features),
             pipeline.predict_proba(data.feature_matrix(split.train.head(1000), features)),
         )
-        info = mlflow.sklearn.log_model(
-            pipeline,
-            name=MODEL_ARTIFACT,
-            signature=signature,
-            input_example=x_example,
-            pip_requirements=mlflow.sklearn.get_default_pip_requirements(),
-            pyfunc_predict_fn="predict_proba",
-            # cloudpickle, MLflow's default on Databricks: loading a skops model imports skops,
-            # whose trusted-types scan imports every sklearn module (~5 s of each `ml score`,
-            # bench/bench_score.py), and MLflow gates both formats behind the same
-            # MLFLOW_ALLOW_PICKLE_DESERIALIZATION flag (skops' allow-list comes from the model).
-            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
-        )
+        with _without_pickle_warning():
+            info = mlflow.sklearn.log_model(
+                pipeline,
+                name=MODEL_ARTIFACT,
+                signature=signature,
+                input_example=x_example,
+                pip_requirements=mlflow.sklearn.get_default_pip_requirements(),
+                pyfunc_predict_fn="predict_proba",
+                # cloudpickle, MLflow's default on Databricks: loading a skops model imports skops,
+                # whose trusted-types scan imports every sklearn module (~5 s of each `ml score`,
+                # bench/bench_score.py), and MLflow gates both formats behind the same
+                # MLFLOW_ALLOW_PICKLE_DESERIALIZATION flag (skops' allow-list comes from the model).
+                serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+            )
         test_dataset = datasets["testing"][0]
         mlflow.log_metrics(_finite(test_metrics), model_id=info.model_id, dataset=test_dataset)
         labels = split.test[settings.model.label].to_numpy()
@@ -373,3 +377,21 @@ def train(
         test_rows=len(split.test),
         reference_rows=added,
     )
+
+
+class _PickleWarningFilter(logging.Filter):
+    """Drops MLflow's warning that cloudpickle is not skops (the format is chosen, see train)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pickle or cloudpickle format" not in record.getMessage()
+
+
+@contextmanager
+def _without_pickle_warning() -> Iterator[None]:
+    logger = logging.getLogger("mlflow.sklearn")
+    quiet = _PickleWarningFilter()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)

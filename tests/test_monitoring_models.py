@@ -358,7 +358,7 @@ def test_drift_psi_and_ks_match_the_reference_computation(con, world) -> None:
         assert row.n_values == len(values)
         assert row.reference_bins == key.sum()
         assert row.psi == pytest.approx(expected_psi(values, bins.loc[key]), rel=1e-9, abs=1e-12)
-        ks = ks_2samp(values, ref.to_numpy())
+        ks = ks_2samp(values, ref.to_numpy(), method="asymp")
         assert row.ks_statistic == pytest.approx(ks.statistic, abs=1e-12)
         assert row.ks_pvalue == pytest.approx(ks.pvalue, rel=1e-9)
         assert row.is_drifted == (row.psi >= 0.25)
