@@ -9,8 +9,9 @@
 -- of the silver transactions whose reports have such a row, and replaces those days by
 -- tx_date. This relies on bronze load times (dbt's run start, to the second) increasing from
 -- one dbt invocation to the next; rows loaded by the run that built the table are not newer
--- than it, so a step after a full build recomputes only the new day's days. A day left without transactions is written with nb_transactions = 0 and deleted
--- by the post-hook (the full refresh has no row for it).
+-- than it, so a step after a full build recomputes only the new day's days. A day left
+-- without transactions is written with nb_transactions = 0 and deleted by the post-hook (the
+-- full refresh has no row for it).
 -- sqlfluff:indentation:template_blocks_indent:false
 -- the verdicts, read on incremental runs only:
 -- depends_on: {{ ref('int_transactions_validated') }}
