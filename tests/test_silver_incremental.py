@@ -41,6 +41,7 @@ SELECTION = [
     "+fraud_kpis_daily",
     "+int_transactions_deduplicated",
     "+int_fraud_reports_deduplicated",
+    "+transaction_features",
 ]
 SILVER_AND_MARTS = [
     "int_transactions_validated",
@@ -50,6 +51,7 @@ SILVER_AND_MARTS = [
     "landing_quarantine",
     "landing_exact_duplicates",
     "fraud_kpis_daily",
+    "transaction_features",
 ]
 TABLES = {
     "int_transactions_validated": "silver.int_transactions_validated",
@@ -59,6 +61,8 @@ TABLES = {
     "landing_quarantine": "gold.landing_quarantine",
     "landing_exact_duplicates": "gold.landing_exact_duplicates",
     "fraud_kpis_daily": "gold.fraud_kpis_daily",
+    # gold too: a conflicting copy retracts a transaction the table already holds
+    "transaction_features": "gold.transaction_features",
 }
 BRONZE = ["bronze.stg_landing__transactions", "bronze.stg_landing__fraud_reports"]
 # ids of the hand-made rows, above every simulated id
@@ -83,11 +87,11 @@ def canonical(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.loc[order].reset_index(drop=True)
 
 
-def assert_same_rows(incremental: pd.DataFrame, full: pd.DataFrame, name: str) -> None:
+def assert_same_rows(incremental: pd.DataFrame, full: pd.DataFrame, name: str, rtol: float = 1e-12) -> None:
     assert list(incremental.columns) == list(full.columns), name
     assert len(incremental) == len(full), f"{name}: {len(incremental)} rows incrementally, {len(full)} in full"
     pd.testing.assert_frame_equal(
-        canonical(incremental), canonical(full), check_exact=False, rtol=1e-12, atol=0, obj=name
+        canonical(incremental), canonical(full), check_exact=False, rtol=rtol, atol=0, obj=name
     )
 
 
@@ -246,7 +250,9 @@ def test_step_by_step_build_equals_full_refresh(tmp_path: Path) -> None:
 
     # and the incremental tables equal the full refresh, row for row
     for relation in TABLES.values():
-        assert_same_rows(incremental[relation], full[relation], relation)
+        # feature windows summed over other sets of rows may differ in the last bits
+        rtol = 1e-9 if relation == "gold.transaction_features" else 1e-12
+        assert_same_rows(incremental[relation], full[relation], relation, rtol=rtol)
     assert len(full["silver.int_transactions_deduplicated"]) > 1_000
     assert len(full["silver.int_fraud_reports_deduplicated"]) > 10
     # and bronze loaded file by file equals bronze loaded at once (but for the load time)

@@ -7,8 +7,9 @@
     Incremental (where the adapter can upsert, see macros/transaction_features_config.sql): a run
     recomputes only the rows whose features or label can have changed since the table was built,
     found by comparing silver with the table itself (no watermark):
-    * changed transactions: those not in the table yet (new or late-landed), and those whose
-      label differs from silver's (a fraud report landed, or changed, since);
+    * changed transactions: those not in the table yet (new or late-landed), those in the table
+      that left silver (a later conflicting copy quarantined them; the post-hook deletes their
+      rows), and those whose label differs from silver's (a fraud report landed, or changed, since);
     * the rows they affect: a new transaction at c enters the customer windows of its card's
       rows with t in [c, c + 30 days) and the terminal windows and reported-frauds counts of its
       terminal's rows with t in [c, c + 37 days]; a label reported at r for a transaction at c
@@ -26,6 +27,7 @@
 {{ config(
     unique_key='transaction_id',
     on_schema_change='fail',
+    post_hook="{% if is_incremental() %}delete from {{ this }} where transaction_id not in (select silver.transaction_id from {{ ref('int_transactions_deduplicated') }} as silver where silver.transaction_id is not null){% endif %}",
     **transaction_features_config()
 ) }}
 
@@ -65,6 +67,9 @@ built as (
 
     select
         built.transaction_id,
+        built.customer_id,
+        built.terminal_id,
+        {{ epoch_seconds('built.tx_datetime') }} as tx_epoch_s,
         built.tx_date,
         built.tx_fraud,
         built.fraud_reported_at,
@@ -117,7 +122,11 @@ changed_days as (
 
 built_on_changed_days as (
 
-    select built.transaction_id
+    select
+        built.transaction_id,
+        built.customer_id,
+        built.terminal_id,
+        built.tx_epoch_s
 
     from built
     inner join changed_days
@@ -141,6 +150,33 @@ new_transactions as (
     left join built_on_changed_days
         on silver_transactions.transaction_id = built_on_changed_days.transaction_id
     where built_on_changed_days.transaction_id is null
+
+),
+
+-- transactions in the table that left silver (a later conflicting copy quarantined both): the
+-- post-hook deletes them; the rows whose windows held them are recomputed from their time on
+removed_transactions as (
+
+    select
+        built_on_changed_days.transaction_id,
+        built_on_changed_days.customer_id,
+        built_on_changed_days.terminal_id,
+        built_on_changed_days.tx_epoch_s,
+        built_on_changed_days.tx_epoch_s as affects_from_epoch_s
+
+    from built_on_changed_days
+    left join silver_transactions
+        on built_on_changed_days.transaction_id = silver_transactions.transaction_id
+    where silver_transactions.transaction_id is null
+
+),
+
+-- transactions that entered or left the customer windows
+customer_changes as (
+
+    select * from new_transactions
+    union all
+    select * from removed_transactions
 
 ),
 
@@ -189,7 +225,7 @@ relabelled as (
 
 changed as (
 
-    select * from new_transactions
+    select * from customer_changes
     union all
     select * from relabelled
 
@@ -198,10 +234,10 @@ changed as (
 first_changes as (
 
     select
-        min(new_transactions.tx_epoch_s) as new_from_epoch_s,
+        min(customer_changes.tx_epoch_s) as new_from_epoch_s,
         (select min(changed.affects_from_epoch_s) from changed) as changed_from_epoch_s
 
-    from new_transactions
+    from customer_changes
 
 ),
 
@@ -216,12 +252,12 @@ affected as (
     select silver_transactions.transaction_id
     from silver_transactions
     cross join first_changes
-    inner join new_transactions
-        on silver_transactions.customer_id = new_transactions.customer_id
+    inner join customer_changes
+        on silver_transactions.customer_id = customer_changes.customer_id
     where
         silver_transactions.tx_epoch_s >= first_changes.new_from_epoch_s
-        and silver_transactions.tx_epoch_s >= new_transactions.tx_epoch_s
-        and silver_transactions.tx_epoch_s < new_transactions.tx_epoch_s + {{ customer_seconds }}
+        and silver_transactions.tx_epoch_s >= customer_changes.tx_epoch_s
+        and silver_transactions.tx_epoch_s < customer_changes.tx_epoch_s + {{ customer_seconds }}
 
     union distinct
 
