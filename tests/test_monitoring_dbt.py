@@ -164,3 +164,6 @@ def test_monitoring_marts_end_to_end(tmp_path: Path) -> None:
     )
     # version 2 scored no mature day: performance is unchanged
     assert len(read(warehouse, "select * from gold.model_performance_daily")) == len(performance)
+    # and the incremental Python models' staging tables did not stay behind (on-run-end hook)
+    leftovers = read(warehouse, "select table_name from information_schema.tables where table_name like '%dbt_tmp%'")
+    assert leftovers.empty, leftovers["table_name"].tolist()
