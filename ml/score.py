@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ml import registry
+from ml import data, registry
 from ml.errors import ConfigError
 from ml.registry import LoadedModel, ModelInputs
 from ml.settings import Settings
@@ -99,34 +99,37 @@ def score(
     with open_warehouse(settings, target) as wh, ThreadPoolExecutor(1) as background:
         wh.require(table, "run dbt build to create it")
         table_columns = wh.columns(table)
-        reading: list[Future[pd.DataFrame]] = []
+        reading: list[Future[tuple[pd.DataFrame, pd.DataFrame]]] = []
+
+        def read_inputs(inputs: ModelInputs) -> tuple[pd.DataFrame, pd.DataFrame]:
+            frame = wh.read_unmatched(
+                table,
+                [ID_COLUMN, *inputs.columns],
+                key=ID_COLUMN,
+                other=predictions_table,
+                other_where={"model_version": version},
+                date_column=DATE_COLUMN,
+                start=start,
+                end=end,
+            )
+            registry.check_frame_types(inputs, table, frame)
+            return frame, data.feature_matrix(frame, inputs.columns)
 
         def start_reading(inputs: ModelInputs) -> None:
-            # once the signature is known and fits the table, read while the model deserialises
+            # once the signature is known and fits the table, read (and build the float64 input
+            # matrix) while the model deserialises: the reading thread runs while the main one
+            # imports scikit-learn
             registry.check_signature(inputs, table, table_columns)
-            reading.append(
-                background.submit(
-                    wh.read_unmatched,
-                    table,
-                    [ID_COLUMN, *inputs.columns],
-                    key=ID_COLUMN,
-                    other=predictions_table,
-                    other_where={"model_version": version},
-                    date_column=DATE_COLUMN,
-                    start=start,
-                    end=end,
-                )
-            )
+            reading.append(background.submit(read_inputs, inputs))
 
         model = registry.load_model(name, version, overlap=start_reading)
         seconds["registry"] = time.perf_counter() - clock
         tick = time.perf_counter()
-        frame = reading[0].result()
+        frame, matrix = reading[0].result()
         seconds["read"] = time.perf_counter() - tick  # what is left of it after loading the model
-        registry.check_frame_types(model, table, frame)
 
         tick = time.perf_counter()
-        scores = model.scores(frame, settings.scoring.n_threads)
+        scores = model.predict_matrix(matrix, settings.scoring.n_threads)
         seconds["predict"] = time.perf_counter() - tick
 
         scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from contextlib import contextmanager
 
 import numpy as np
@@ -55,6 +56,7 @@ def test_score_writes_one_prediction_per_transaction(reg: Reg, champion: str, tr
 
     # then every transaction has one prediction by the champion, with the contract's columns
     assert result.exit_code == 0, result.output
+    assert gc.isenabled()  # the command runs without the cyclic collector and turns it back on
     predictions = _predictions(reg)
     assert list(predictions.columns) == list(score.PREDICTION_COLUMNS)
     assert len(predictions) == len(frame)
@@ -181,6 +183,22 @@ def test_signature_mismatch_is_one_line(reg: Reg):
     assert "dbt build" in line and "ml train" in line
     with pytest.raises(SignatureMismatchError):
         score.score(reg.settings)
+    assert len(_predictions(reg)) == 0
+
+
+def test_a_non_numeric_feature_column_is_one_line(reg: Reg, champion: str):
+    # given a feature table whose tx_amount column holds strings
+    table = reg.settings.model.feature_table
+    with open_warehouse(reg.settings) as wh:
+        wh.con.execute(f"alter table {table} alter tx_amount type varchar")
+
+    # when scoring
+    result = CliRunner().invoke(app, ["score"])
+
+    # then one line names the column and what to do, and nothing is written
+    assert result.exit_code == 1
+    line = _one_line_error(result)
+    assert f"{table} column(s) tx_amount (" in line and "are not numeric" in line and "dbt build" in line
     assert len(_predictions(reg)) == 0
 
 

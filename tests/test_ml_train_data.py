@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -165,3 +166,20 @@ def test_feature_table_without_a_contract_column_is_rejected(mlflow_settings, fe
         wh.write(feature_frame.drop(columns=["fraud_reported_at"]), "gold.transaction_features", mode="overwrite")
         with pytest.raises(DataNotReadyError, match="lacks columns fraud_reported_at"):
             data.table_date_range(wh, mlflow_settings)
+
+
+def test_feature_matrix_is_one_float64_array_in_feature_order():
+    # given a frame of integer, float and boolean columns, in another order than the features
+    frame = pd.DataFrame(
+        {"b": [1.5, 2.5, 3.5], "id": [7, 8, 9], "a": [1, 2, 3], "c": [True, False, True]}, index=[10, 11, 12]
+    )
+
+    # when it becomes the model input
+    x = data.feature_matrix(frame, ["a", "b", "c"])
+
+    # then the columns are the features in order, float64, with the same rows and index
+    assert list(x.columns) == ["a", "b", "c"] and set(x.dtypes) == {np.dtype("float64")}
+    np.testing.assert_array_equal(x.to_numpy(), [[1, 1.5, 1], [2, 2.5, 0], [3, 3.5, 1]])
+    assert list(x.index) == [10, 11, 12]
+    # and they are one array, so scikit-learn takes it without copying it at each predict
+    assert np.shares_memory(x.to_numpy(), x.to_numpy())
