@@ -144,13 +144,30 @@
 
     ),
 
-    -- the terminal windows need only the transactions of the targets' terminals
+    -- the terminal windows need only the transactions of the targets' terminals, from the
+    -- longest window before each terminal's first target on (a RANGE frame reads only its own
+    -- rows, so the targets' values are those over every row)
+    target_terminals as (
+
+        select
+            outputs.terminal_id,
+            min(outputs.tx_epoch_s) as first_epoch_s
+
+        from outputs
+        group by outputs.terminal_id
+
+    ),
+
     windowed_input as (
 
         select labelled.*
 
         from labelled
-        where labelled.terminal_id in (select outputs.terminal_id from outputs)
+        inner join target_terminals
+            on labelled.terminal_id = target_terminals.terminal_id
+        where
+            labelled.tx_epoch_s
+            > target_terminals.first_epoch_s - {{ (terminal_windows | max + delay_days) * seconds_per_day }}
 
     ),
 

@@ -105,6 +105,15 @@ def test_dbt_parse_of_the_whole_project_on_the_databricks_target(target_dir: Pat
     assert languages == {"sql", "python"}
 
 
+def test_docs_are_persisted_to_unity_catalog(target_dir: Path) -> None:
+    # table and column descriptions become Unity Catalog comments on Databricks (booleans, not
+    # the strings "True"/"False" that a Jinja expression could leave); not on the local DuckDB
+    # file, where `dbt docs serve` is the place to read them (dbt_project.yml)
+    manifest = json.loads((target_dir.parent / "parse_manifest.json").read_text())
+    models = [node for node in manifest["nodes"].values() if node["resource_type"] == "model"]
+    assert models and all(node["config"]["persist_docs"] == {"relation": True, "columns": True} for node in models)
+
+
 def test_every_sql_node_compiles_offline(target_dir: Path) -> None:
     results = json.loads((target_dir / "run_results.json").read_text())["results"]
     manifest = json.loads((target_dir / "manifest.json").read_text())

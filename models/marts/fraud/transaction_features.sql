@@ -27,7 +27,7 @@
 {{ config(
     unique_key='transaction_id',
     on_schema_change='fail',
-    post_hook="{% if is_incremental() %}delete from {{ this }} where transaction_id not in (select silver.transaction_id from {{ ref('int_transactions_deduplicated') }} as silver where silver.transaction_id is not null){% endif %}",
+    post_hook="{{ transaction_features_retractions(ref('int_transactions_deduplicated')) }}",
     **transaction_features_config()
 ) }}
 
