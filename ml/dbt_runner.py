@@ -82,6 +82,8 @@ def run_dbt(
     cmd += ["--project-dir", str(project_dir), "--profiles-dir", str(Path(profiles_dir or project_dir).resolve())]
     if target:
         cmd += ["--target", target]
+    # like dbt: --target-path, else DBT_TARGET_PATH, else the project's target/
+    target_path = target_path or (env or {}).get("DBT_TARGET_PATH") or os.environ.get("DBT_TARGET_PATH")
     target_dir = Path(target_path).resolve() if target_path else project_dir / "target"
     cmd += ["--target-path", str(target_dir)]
     full_env = {**os.environ, **(env or {})}

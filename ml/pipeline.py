@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ml.dbt_runner import DbtResult, run_dbt
@@ -46,6 +45,9 @@ def dbt_env(settings: Settings) -> dict[str, str]:
 
 
 def dbt_build(settings: Settings, selector: str, target: str | None = None) -> DbtResult:
+    from ml.warehouse import prepare_target
+
+    prepare_target(settings, target)
     return run_dbt(
         ["build", "--selector", selector],
         project_dir=settings.dbt.project_dir,
@@ -150,9 +152,13 @@ def run(
 
 def where_to_look(settings: Settings) -> list[tuple[str, str]]:
     """Commands that open what the run produced."""
+    from ml.warehouse import duckdb_path, resolve_target
+
     tracking = settings.mlflow.tracking_uri
+    target = resolve_target(settings)
+    where = duckdb_path(target) if target.type == "duckdb" else f"target {target.name}"
     return [
         ("MLflow UI", f".venv/bin/mlflow ui --backend-store-uri {tracking}"),
         ("dbt lineage", "make docs-serve   (or: .venv/bin/dbt docs serve)"),
-        ("warehouse", f"{Path('warehouse/fraudops.duckdb')} (DuckDB: gold.fraud_alerts, gold.model_performance_daily, ...)"),
+        ("warehouse", f"{where} (gold.fraud_alerts, gold.model_performance_daily, ...)"),
     ]

@@ -960,7 +960,7 @@ def replay(
     from ml import tracking
     from ml.mlflow_uris import settings_for_target
     from ml.simulate import simulate
-    from ml.warehouse import resolve_target
+    from ml.warehouse import prepare_target, resolve_target
 
     clock = time.perf_counter()
     settings = settings_for_target(settings, target)
@@ -988,9 +988,7 @@ def replay(
 
     replayer.check_inputs(next_day)
     duckdb = resolve_target(settings, settings.dbt.target).type == "duckdb"
-    if duckdb:  # create the file and its folder (dbt-duckdb does not create the folder)
-        with replayer._warehouse():
-            pass
+    prepare_target(settings, settings.dbt.target)  # the DuckDB file's folder
     use_worker = settings.replay.dbt_worker and duckdb
     with _quiet():
         replayer.experiment_id = tracking.configure(settings)

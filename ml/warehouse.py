@@ -84,6 +84,21 @@ def resolve_target(settings: Settings, target: str | None = None) -> Target:
     return Target(name=name, type=config["type"], config=config, project_dir=project_dir)
 
 
+def duckdb_path(target: Target) -> Path:
+    """The DuckDB file of a ``duckdb`` target (a relative path is relative to the project)."""
+    path = Path(target.config.get("path", "warehouse/fraudops.duckdb"))
+    return path if path.is_absolute() else target.project_dir / path
+
+
+def prepare_target(settings: Settings, target: str | None = None) -> None:
+    """Create what a first dbt run on ``target`` needs on this machine: the folder of the DuckDB
+    file (git-ignored, so absent from a fresh clone; DuckDB creates the file, not its folder).
+    Nothing for other targets."""
+    resolved = resolve_target(settings, target)
+    if resolved.type == "duckdb":
+        duckdb_path(resolved).parent.mkdir(parents=True, exist_ok=True)
+
+
 class Warehouse(ABC):
     """Narrow read/write interface over a dbt target's warehouse."""
 
@@ -173,9 +188,7 @@ class DuckDBWarehouse(Warehouse):
         import duckdb
 
         self.target = target
-        path = Path(target.config.get("path", "warehouse/fraudops.duckdb"))
-        if not path.is_absolute():
-            path = target.project_dir / path
+        path = duckdb_path(target)
         if read_only and not path.exists():
             raise DataNotReadyError(f"warehouse {path} does not exist yet; run `dbt build` first")
         path.parent.mkdir(parents=True, exist_ok=True)
