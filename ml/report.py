@@ -73,13 +73,17 @@ EVENT_COLUMNS = [
 #: Events that change the champion: the version in ``details.champion_version`` (if given) else
 #: the event's ``model_version`` is the champion after the event.
 CHAMPION_EVENTS = ("promoted", "rolled_back")
-EVENT_ORDER = ["trained", "validated", "rejected", "promoted", "drift_alert", "rolled_back"]
+EVENT_ORDER = ["trained", "validated", "rejected", "promoted", "drift_alert", "performance_alert", "rolled_back"]
+#: Events of the loop's daily routine, not decisions: left out of the events chart and list.
+ROUTINE_EVENTS = ("scored", "day_completed")
+DRIFT_COLOUR = "#c92a2a"
 EVENT_STYLE = {  # colour, marker symbol
     "trained": ("#6c757d", "circle-open"),
     "validated": ("#2b8a3e", "circle"),
     "rejected": ("#e8590c", "x"),
     "promoted": ("#1864ab", "star"),
     "drift_alert": ("#c92a2a", "triangle-up"),
+    "performance_alert": ("#a61e4d", "triangle-down-open"),
     "rolled_back": ("#862e9c", "triangle-down"),
 }
 ALIASES = ("champion", "challenger", "previous_champion")
@@ -350,12 +354,12 @@ def _base_layout(fig: Any, height: int) -> None:
     )
 
 
-def _mark_days(fig: Any, marks: list[tuple[pd.Timestamp, str, str]]) -> None:
-    """Vertical dotted lines with a label at the top, on every x axis (shared)."""
+def _mark_days(fig: Any, marks: list[tuple[pd.Timestamp, str, str]], dash: str = "dot") -> None:
+    """Vertical lines (dotted by default) with a label at the top, on every x axis (shared)."""
     for day, text, colour in marks:
         fig.add_shape(
             type="line", xref="x", yref="paper", x0=day, x1=day, y0=0, y1=1,
-            line={"color": colour, "width": 1.5, "dash": "dot"},
+            line={"color": colour, "width": 1.5, "dash": dash},
         )
         fig.add_annotation(
             x=day, y=1.0, xref="x", yref="paper", text=text, showarrow=False, yanchor="bottom",
@@ -363,7 +367,35 @@ def _mark_days(fig: Any, marks: list[tuple[pd.Timestamp, str, str]]) -> None:
         )
 
 
-def performance_figure(performance: pd.DataFrame, changes: pd.DataFrame) -> Any:
+def injected_drifts(events: pd.DataFrame | None) -> list[tuple[pd.Timestamp, str]]:
+    """(start day, kind) of each drift the replay's simulated world injects: the
+    ``simulation.drift`` that the bootstrap's ``day_completed`` event recorded. None for a
+    replay without drift, or for data that was not simulated."""
+    if events is None or events.empty:
+        return []
+    found: list[tuple[pd.Timestamp, str]] = []
+    for raw in events.loc[events["event"] == "day_completed", "details"]:
+        try:
+            details = json.loads(raw) if isinstance(raw, str) else dict(raw or {})
+        except (TypeError, ValueError):
+            continue
+        if details.get("phase") != "bootstrap":
+            continue
+        for drift in (details.get("simulation") or {}).get("drift") or []:
+            if drift.get("start"):
+                found.append((pd.Timestamp(drift["start"]), str(drift.get("kind", "drift"))))
+    return sorted(set(found))
+
+
+def _mark_drifts(fig: Any, drifts: list[tuple[pd.Timestamp, str]]) -> None:
+    """Dashed red lines where the simulated world changes (label: the drift's kind)."""
+    marks = [(day, f"drift: {kind.replace('_', ' ')}", DRIFT_COLOUR) for day, kind in drifts]
+    _mark_days(fig, marks, dash="dash")
+
+
+def performance_figure(
+    performance: pd.DataFrame, changes: pd.DataFrame, drifts: list[tuple[pd.Timestamp, str]] = ()
+) -> Any:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -403,10 +435,13 @@ def performance_figure(performance: pd.DataFrame, changes: pd.DataFrame) -> Any:
         firsts = frame.groupby("model_version")["tx_date"].min()
         marks = [(day, f"v{v}", colours[str(v)]) for v, day in firsts.items() if day > frame["tx_date"].min()]
     _mark_days(fig, marks)
+    _mark_drifts(fig, list(drifts))
     return fig
 
 
-def alerts_figure(alerts: pd.DataFrame, mature_until: pd.Timestamp | None) -> Any:
+def alerts_figure(
+    alerts: pd.DataFrame, mature_until: pd.Timestamp | None, drifts: list[tuple[pd.Timestamp, str]] = ()
+) -> Any:
     import plotly.graph_objects as go
 
     versions = _sorted_versions(alerts["model_version"])
@@ -451,10 +486,13 @@ def alerts_figure(alerts: pd.DataFrame, mature_until: pd.Timestamp | None) -> An
             )
     fig.update_layout(barmode="stack", yaxis_title="transactions")
     _base_layout(fig, 380)
+    _mark_drifts(fig, list(drifts))
     return fig
 
 
-def drift_figure(drift: pd.DataFrame, feature_order: list[str]) -> tuple[Any, pd.DataFrame]:
+def drift_figure(
+    drift: pd.DataFrame, feature_order: list[str], drifts: list[tuple[pd.Timestamp, str]] = ()
+) -> tuple[Any, pd.DataFrame]:
     """The PSI heatmap (feature x day) and the rows it shows: per day, the version that scored most
     of the day's transactions (ties: the highest version)."""
     import plotly.graph_objects as go
@@ -487,15 +525,19 @@ def drift_figure(drift: pd.DataFrame, feature_order: list[str]) -> tuple[Any, pd
         )
     )
     _base_layout(fig, 90 + 24 * len(features))
-    fig.update_layout(hovermode="closest", margin={"l": 250, "r": 30, "t": 20, "b": 40})
+    fig.update_layout(hovermode="closest", margin={"l": 250, "r": 30, "t": 30 if drifts else 20, "b": 40})
+    _mark_drifts(fig, list(drifts))
     return fig, shown
 
 
-def events_figure(events: pd.DataFrame, changes: pd.DataFrame) -> Any:
+def events_figure(
+    events: pd.DataFrame, changes: pd.DataFrame, drifts: list[tuple[pd.Timestamp, str]] = ()
+) -> Any:
+    """The champion's version over time and a marker per decision (routine events left out)."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    frame = events.copy()
+    frame = events[~events["event"].isin(ROUTINE_EVENTS)].copy()
     frame["event_date"] = pd.to_datetime(frame["event_date"]).dt.normalize()
     kinds = [k for k in EVENT_ORDER if k in set(frame["event"])]
     kinds += sorted(set(frame["event"]) - set(kinds))
@@ -503,8 +545,8 @@ def events_figure(events: pd.DataFrame, changes: pd.DataFrame) -> Any:
         rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12, row_heights=[0.38, 0.62],
         subplot_titles=("Champion version", "Events"),
     )
-    if not changes.empty:
-        end = max(frame["event_date"].max(), changes["event_date"].max())
+    if not changes.empty:  # to the last day of the loop (its routine events included)
+        end = max(pd.to_datetime(events["event_date"]).max().normalize(), changes["event_date"].max())
         x = [*changes["event_date"], end]
         y = [*changes["champion_version"], changes["champion_version"].iloc[-1]]
         fig.add_trace(
@@ -540,6 +582,7 @@ def events_figure(events: pd.DataFrame, changes: pd.DataFrame) -> Any:
     )
     _base_layout(fig, 200 + 34 * len(kinds) + 120)
     fig.update_layout(hovermode="closest")
+    _mark_drifts(fig, list(drifts))
     return fig
 
 
@@ -549,17 +592,19 @@ def events_figure(events: pd.DataFrame, changes: pd.DataFrame) -> Any:
 def build_sections(data: ReportData, settings: Settings) -> tuple[list[Section], list[tuple[str, str, str]]]:
     """The report's sections and its headline numbers (label, value, detail)."""
     changes = champion_changes(data.events)
+    drifts = injected_drifts(data.events)
     k = settings.model.top_k_cards
     sections: list[Section] = []
+    drift_note = " Dashed red lines: where the simulated world's drift starts." if drifts else ""
 
     perf = Section(
         "performance", "Model performance on matured labels",
         "Average precision and Card Precision@k of each model version, per transaction day, once the "
-        "day's fraud reports have arrived (label delay). Dotted lines: champion changes.",
+        "day's fraud reports have arrived (label delay). Dotted lines: champion changes." + drift_note,
         source=PERFORMANCE_TABLE,
     )
     if data.performance is not None:
-        perf.figure = performance_figure(data.performance, changes)
+        perf.figure = performance_figure(data.performance, changes, drifts)
     else:
         perf.note = data.notes.get("performance")
     sections.append(perf)
@@ -574,7 +619,7 @@ def build_sections(data: ReportData, settings: Settings) -> tuple[list[Section],
     if data.alerts is not None:
         last = data.alerts["day"].max()
         mature_until = last - pd.Timedelta(days=settings.training.delay_days)
-        alerts.figure = alerts_figure(data.alerts, mature_until)
+        alerts.figure = alerts_figure(data.alerts, mature_until, drifts)
     else:
         alerts.note = data.notes.get("alerts")
     sections.append(alerts)
@@ -588,7 +633,7 @@ def build_sections(data: ReportData, settings: Settings) -> tuple[list[Section],
     )
     drift_shown = None
     if data.drift is not None:
-        drift.figure, drift_shown = drift_figure(data.drift, list(settings.model.features))
+        drift.figure, drift_shown = drift_figure(data.drift, list(settings.model.features), drifts)
     else:
         drift.note = data.notes.get("drift")
     sections.append(drift)
@@ -596,20 +641,27 @@ def build_sections(data: ReportData, settings: Settings) -> tuple[list[Section],
     history = Section(
         "events", "Champion history and retraining decisions",
         "Every model event of the production loop by business day: training, validation verdicts, "
-        "promotions, drift alerts and rollbacks; above, which version was champion when.",
+        "promotions, drift alerts and rollbacks; above, which version was champion when." + drift_note,
         source=MODEL_EVENTS_TABLE,
     )
     if data.events is not None:
-        history.figure = events_figure(data.events, changes)
-        latest = data.events.sort_values(["event_at"], ascending=False, kind="stable").head(EVENTS_LISTED)
+        history.figure = events_figure(data.events, changes, drifts)
+        decisions = data.events[~data.events["event"].isin(ROUTINE_EVENTS)]
+        latest = decisions.sort_values(["event_at"], ascending=False, kind="stable").head(EVENTS_LISTED)
         history.table_columns = ["business day", "event", "version", "reason", "run"]
         history.table_rows = [
             [_day_text(r.event_date), str(r.event), f"v{r.model_version}" if _present(r.model_version) else "",
              str(r.reason) if _present(r.reason) else "", str(r.run_id)[:12] if _present(r.run_id) else ""]
             for r in latest.itertuples()
         ]
-        if len(data.events) > EVENTS_LISTED:
-            history.note = f"The {EVENTS_LISTED} latest of {len(data.events)} events are listed."
+        if len(decisions) > EVENTS_LISTED:
+            history.note = f"The {EVENTS_LISTED} latest of {len(decisions)} decisions are listed."
+        routine = len(data.events) - len(decisions)
+        if routine:
+            history.intro += (
+                f" The loop's {routine} routine events ({', '.join(ROUTINE_EVENTS)}) are in the table, "
+                "not charted or listed."
+            )
     else:
         history.note = data.notes.get("events")
     sections.append(history)

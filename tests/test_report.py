@@ -76,6 +76,12 @@ def test_every_section_shows_its_table(mlflow_settings: Settings, full_warehouse
     # champion changes are marked where the events put them
     marks = [a.text for a in perf.layout.annotations if "champion" in a.text]
     assert marks == ["v1 champion", "v2 champion"]
+    # and the simulated drift's start (recorded by the replay's bootstrap) on every time chart
+    drift_day = pd.Timestamp(START) + pd.Timedelta(days=10)
+    for name in ("performance", "alerts", "drift", "events"):
+        figure = sections[name].figure
+        assert [a.text for a in figure.layout.annotations if a.text.startswith("drift")] == ["drift: card testing"]
+        assert [pd.Timestamp(s.x0) for s in figure.layout.shapes if s.line.dash == "dash"] == [drift_day]
 
     # alerts: per day, the is_alert predictions, and the frauds among them
     alerts = sections["alerts"].figure
@@ -101,6 +107,10 @@ def test_every_section_shows_its_table(mlflow_settings: Settings, full_warehouse
     assert [t.name for t in events.data] == ["champion", "trained", "validated", "rejected", "promoted", "drift_alert"]
     assert list(events.data[0].y) == ["v1", "v2", "v2"]
     assert sections["events"].table_rows[0][:3] == ["2018-05-28", "rejected", "v3"]
+    # the daily routine (scored, day_completed) is counted, not charted or listed
+    listed = {row[1] for row in sections["events"].table_rows}
+    assert listed == {"trained", "validated", "rejected", "promoted", "drift_alert"}
+    assert "The loop's 57 routine events (scored, day_completed) are in the table" in sections["events"].intro
 
     # registry: the three aliases
     rows = {r[0]: r for r in sections["registry"].table_rows}

@@ -173,7 +173,9 @@ def event_rows() -> pd.DataFrame:
             "run_id": f"{day:02d}{kind[:4]}0123456789abcdef",
         }
 
+    drift = {"kind": "card_testing", "start": _day(10).isoformat(), "end": None, "strength": None}
     rows = [
+        event(-1, "day_completed", "1", "bootstrap", phase="bootstrap", simulation={"drift": [drift]}),
         event(0, "trained", "1", "initial training"),
         event(0, "validated", "1", "first model: minimums met", average_precision=0.71),
         event(0, "promoted", "1", "first champion", champion_version="1"),
@@ -185,6 +187,9 @@ def event_rows() -> pd.DataFrame:
         event(20, "promoted", "2", "validated challenger", champion_version="2"),
         event(27, "trained", "3", "scheduled weekly retraining"),
         event(27, "rejected", "3", "worse than champion by 0.04 AP (max regression 0.02)"),
+        # the daily routine, after each day's decisions
+        *(event(d, "scored", "1" if d < 20 else "2", f"day {d} scored") for d in range(28)),
+        *(event(d, "day_completed", None, "day completed", phase="day") for d in range(28)),
     ]
     frame = pd.DataFrame(rows)
     frame["event_at"] = frame["event_at"].astype("datetime64[us]")
