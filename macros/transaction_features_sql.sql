@@ -15,8 +15,9 @@
       frauds reported more than d days after they happened (none when reports take <= d days);
     * extra customer features over the same customer windows: amount / window mean (every
       window), and over the longest window the amount's z-score (population std; 0 when the std is
-      0) and the maximum amount. Same-second ties: the count and sum are corrected by subtraction,
-      the max and variance of the (rare) tied rows are recomputed by a join of their history;
+      0) and the maximum amount. Same-second ties: the (rare) rows with a same-second peer take
+      all their customer windows from a join of their card's history, where the tie rule is a
+      join condition (customer_pairs, the same join that computes the targets' windows);
     * terminal_id_reported_frauds_{d}day_window: the OTHER transactions of the terminal in
       (t - d days, t] (same-second peers with a higher transaction_id excluded) that are frauds
       reported at or before t: the window the terminal risk leaves out, counted with the labels
@@ -350,102 +351,51 @@
     ),
 
 
-    -- Transactions of the same card in the same second but with a higher transaction_id: they are
-    -- in the RANGE frame of the current row but come after it, so they are taken out again.
-    same_second_peers as (
+    -- The rows with a same-second peer: their RANGE frames end at the current row and so hold
+    -- the later peers too; their customer windows come from the pair join below instead.
+    pair_rows as (
 
         select
             windowed.transaction_id,
             windowed.customer_id,
-            windowed.tx_epoch_s,
-            windowed.tx_amount
+            windowed.tx_epoch_s
 
         from windowed
         where windowed.has_same_second_peer
 
     ),
 
-    later_same_second as (
-
-        select
-            earlier.transaction_id,
-            count(*) as nb_tx,
-            sum(later.tx_amount) as amount
-
-        from same_second_peers as earlier
-        inner join same_second_peers as later
-            on
-                earlier.customer_id = later.customer_id
-                and earlier.tx_epoch_s = later.tx_epoch_s
-                and earlier.transaction_id < later.transaction_id
-        group by earlier.transaction_id
-
-    ),
-
-    -- The max and variance over the longest customer window of the tied rows, recomputed from
-    -- their card's history with the tie rule (no subtraction exists for them).
-    tied_customer_windows as (
-
-        select
-            tied.transaction_id,
-            max(history.tx_amount) as max_amount,
-            var_pop(history.tx_amount) as var_amount
-
-        from same_second_peers as tied
-        inner join labelled as history
-            on
-                tied.customer_id = history.customer_id
-                and history.tx_epoch_s > tied.tx_epoch_s - {{ longest_customer_window * seconds_per_day }}
-                and history.tx_epoch_s <= tied.tx_epoch_s
-        where
-            history.tx_epoch_s < tied.tx_epoch_s
-            or history.transaction_id <= tied.transaction_id
-        group by tied.transaction_id
-
-    ),
-
-
-    -- the customer windows without later same-second peers
-    customer_features as (
-
-        select
-            windowed.*,
-            {% for n in customer_windows %}
-            windowed.customer_nb_tx_{{ n }}day_with_peers - coalesce(later_same_second.nb_tx, 0)
-                as customer_nb_tx_{{ n }}day,
-            windowed.customer_amount_{{ n }}day_with_peers - coalesce(later_same_second.amount, 0)
-                as customer_amount_{{ n }}day,
-            {% endfor %}
-            coalesce(tied_customer_windows.max_amount, windowed.customer_max_amount_with_peers)
-                as customer_max_amount,
-            coalesce(tied_customer_windows.var_amount, windowed.customer_var_amount_with_peers)
-                as customer_var_amount
-
-        from windowed
-        left join later_same_second
-            on windowed.transaction_id = later_same_second.transaction_id
-        left join tied_customer_windows
-            on windowed.transaction_id = tied_customer_windows.transaction_id
-
-    ),
-
     {% else %}
 
-    -- The customer windows of the target rows, by a join with their card's rows of the longest
-    -- window; the tie rule (same second: lower transaction_id first) is a join condition here.
-    customer_pairs as (
+    -- every target row's customer windows come from the pair join below
+    pair_rows as (
 
         select
             outputs.transaction_id,
+            outputs.customer_id,
+            outputs.tx_epoch_s
+
+        from outputs
+
+    ),
+
+    {% endif %}
+
+    -- The customer windows of pair_rows, by a join with their card's rows of the longest window;
+    -- the tie rule (same second: lower transaction_id first) is a join condition here.
+    customer_pairs as (
+
+        select
+            pair_rows.transaction_id,
             {% for n in customer_windows %}
             count(
                 case
-                    when history.tx_epoch_s > outputs.tx_epoch_s - {{ n * seconds_per_day }} then 1
+                    when history.tx_epoch_s > pair_rows.tx_epoch_s - {{ n * seconds_per_day }} then 1
                 end
             ) as customer_nb_tx_{{ n }}day,
             sum(
                 case
-                    when history.tx_epoch_s > outputs.tx_epoch_s - {{ n * seconds_per_day }}
+                    when history.tx_epoch_s > pair_rows.tx_epoch_s - {{ n * seconds_per_day }}
                         then history.tx_amount
                 end
             ) as customer_amount_{{ n }}day,
@@ -453,19 +403,44 @@
             max(history.tx_amount) as customer_max_amount,
             var_pop(history.tx_amount) as customer_var_amount
 
-        from outputs
+        from pair_rows
         inner join labelled as history
             on
-                outputs.customer_id = history.customer_id
-                and history.tx_epoch_s > outputs.tx_epoch_s - {{ longest_customer_window * seconds_per_day }}
-                and history.tx_epoch_s <= outputs.tx_epoch_s
+                pair_rows.customer_id = history.customer_id
+                and history.tx_epoch_s > pair_rows.tx_epoch_s - {{ longest_customer_window * seconds_per_day }}
+                and history.tx_epoch_s <= pair_rows.tx_epoch_s
         where
-            history.tx_epoch_s < outputs.tx_epoch_s
-            or history.transaction_id <= outputs.transaction_id
-        group by outputs.transaction_id
+            history.tx_epoch_s < pair_rows.tx_epoch_s
+            or history.transaction_id <= pair_rows.transaction_id
+        group by pair_rows.transaction_id
 
     ),
 
+    {% if targets is none %}
+
+    -- the RANGE windows, and the pair join's for the rows with a same-second peer
+    customer_features as (
+
+        select
+            windowed.*,
+            {% for n in customer_windows %}
+            coalesce(customer_pairs.customer_nb_tx_{{ n }}day, windowed.customer_nb_tx_{{ n }}day_with_peers)
+                as customer_nb_tx_{{ n }}day,
+            coalesce(customer_pairs.customer_amount_{{ n }}day, windowed.customer_amount_{{ n }}day_with_peers)
+                as customer_amount_{{ n }}day,
+            {% endfor %}
+            coalesce(customer_pairs.customer_max_amount, windowed.customer_max_amount_with_peers)
+                as customer_max_amount,
+            coalesce(customer_pairs.customer_var_amount, windowed.customer_var_amount_with_peers)
+                as customer_var_amount
+
+        from windowed
+        left join customer_pairs
+            on windowed.transaction_id = customer_pairs.transaction_id
+
+    ),
+
+    {% else %}
 
     -- the target rows with their customer windows from the pairs
     customer_features as (
