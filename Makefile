@@ -53,7 +53,7 @@ dbt-ci: $(STAMP) ## dbt build of every model and test over a small simulated dat
 	  $(BIN)/dbt build --target-path .ci-work/target --log-path .ci-work/logs --exclude 'source:scoring+'
 
 # --dist loadscope: a module's tests share one worker, so a module-scoped fixture (the Spark
-# conformance build, ~10 min) is built once instead of once per worker (measured: 616 + 559 s).
+# conformance build, ~4-8 min) is built once instead of once per worker (measured: 616 + 559 s).
 pytest: $(STAMP)
 	$(BIN)/pytest -n 2 --dist loadscope --durations=15
 

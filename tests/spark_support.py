@@ -8,22 +8,31 @@
   dbt-duckdb does, PySpark DataFrames as dbt-spark / dbt-databricks do).
 * :func:`load_python_model` — import a dbt Python model file as a module (dbt compiles it the same way).
 * :func:`spark_env` — environment for running dbt / ``ml`` against the ``spark`` target in a tmp dir.
+* :class:`SparkDbtWorker` — one dbt process (one JVM, one parse) serving several dbt commands
+  against the ``spark`` target, one after the other.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Self
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHUFFLE_PARTITIONS = "2"
+#: dbt threads for builds on the local ``spark`` target (profiles.yml has 1). Each node is a small
+#: Spark job whose time is mostly driver-side planning and scheduling, so nodes overlap well; the
+#: DAG (and so what is built and tested) does not depend on the thread count.
+SPARK_DBT_THREADS = "4"
 
 
 def spark_env(base: Path, landing_root: Path | None = None) -> dict[str, str]:
@@ -133,3 +142,75 @@ class StandInDbt:
 
     def source(self, source_name: str, table: str) -> Any:
         return self._relation(f"{source_name}.{table}")
+
+
+class SparkDbtWorker:
+    """One dbt process serving several dbt commands against the ``spark`` target.
+
+    dbt-spark's ``session`` method starts a JVM (Spark + the embedded Derby metastore, ~45 s on a
+    busy 2-core machine) in every dbt process and never stops it; this worker parses the project
+    once and runs every command in the same process (ml.replay's dbt worker protocol), so the
+    JVM starts once. Each command's ``run_results.json`` is read from ``target_path`` after it.
+    Close it (context manager) before anything else opens the metastore: embedded Derby allows
+    one JVM at a time.
+    """
+
+    def __init__(self, env: dict[str, str], target_path: Path, log_path: Path):
+        self.target_path = target_path
+        self.log_path = log_path
+        log_path.mkdir(parents=True, exist_ok=True)
+        target_path.mkdir(parents=True, exist_ok=True)
+        self.log_file = log_path / "spark-dbt-worker.log"
+        self.common = [
+            "--project-dir", str(REPO_ROOT), "--profiles-dir", str(REPO_ROOT), "--target", "spark",
+            "--target-path", str(target_path), "--log-path", str(log_path),
+        ]
+        full_env = {**os.environ, **env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "FRAUDOPS_REPLAY_DBT_LOG": str(self.log_file)}
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", "from ml.replay import dbt_worker_main; dbt_worker_main()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=REPO_ROOT, env=full_env, text=True,
+        )
+        # the parse reply is read by the first command, so that the caller goes on meanwhile
+        self._send(["parse", ["parse", *self.common]])
+        self._parsed = False
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log_file.read_text(errors="replace")[-chars:] if self.log_file.exists() else ""
+
+    def _send(self, request: list[Any]) -> None:
+        self._process.stdin.write(json.dumps(request) + "\n")
+        self._process.stdin.flush()
+
+    def _reply(self, what: list[str]) -> dict[str, Any]:
+        line = self._process.stdout.readline()
+        assert line, f"the spark dbt worker stopped during dbt {' '.join(what[:3])}:\n{self.log_tail()}"
+        return json.loads(line)
+
+    def invoke(self, *args: str) -> tuple[int, str, dict[str, Any] | None]:
+        """(return code, the log's tail, run_results.json) of ``dbt <args>``."""
+        if not self._parsed:
+            reply = self._reply(["parse"])
+            assert reply["success"], f"dbt parse on spark failed: {reply.get('error')}\n{self.log_tail()}"
+            self._parsed = True
+        results_file = self.target_path / "run_results.json"
+        results_file.unlink(missing_ok=True)
+        self._send(["invoke", [*args, *self.common]])
+        reply = self._reply(list(args))
+        run_results = json.loads(results_file.read_text()) if results_file.exists() else None
+        return (0 if reply["success"] else 1), f"{reply.get('error') or ''}\n{self.log_tail()}", run_results
+
+    def close(self) -> None:
+        if self._process.poll() is None:
+            self._process.stdin.close()
+            try:
+                self._process.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                self._process.terminate()
+                self._process.wait(timeout=30)
+        self._process.stdout.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
