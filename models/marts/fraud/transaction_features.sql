@@ -79,44 +79,12 @@ built as (
 
 ),
 
--- Days whose transactions differ between silver and the table (count or sum of ids): the
--- only ones where the table can miss a transaction (it holds no row that silver lacks), so the
--- anti-join below reads those days only instead of the whole table.
-silver_days as (
-
-    select
-        silver_transactions.tx_date,
-        count(*) as nb_transactions,
-        sum(silver_transactions.transaction_id) as sum_transaction_ids
-
-    from silver_transactions
-    group by silver_transactions.tx_date
-
-),
-
-built_days as (
-
-    select
-        built.tx_date,
-        count(*) as nb_transactions,
-        sum(built.transaction_id) as sum_transaction_ids
-
-    from built
-    group by built.tx_date
-
-),
-
+-- Days whose transactions differ between silver and the table (a day on one side only, or
+-- another count or sum of ids): the only ones where the table can miss a transaction or hold
+-- one that left silver, so the anti-joins below read those days only instead of the whole table.
 changed_days as (
 
-    select silver_days.tx_date
-
-    from silver_days
-    left join built_days
-        on silver_days.tx_date = built_days.tx_date
-    where
-        built_days.tx_date is null
-        or silver_days.nb_transactions <> built_days.nb_transactions
-        or silver_days.sum_transaction_ids <> built_days.sum_transaction_ids
+    {{ changed_tx_days('silver_transactions', 'built') | indent(4) }}
 
 ),
 
