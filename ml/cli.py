@@ -58,6 +58,7 @@ def batch_gc(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         enabled = gc.isenabled()
         gc.disable()
+        atexit.unregister(gc.freeze)  # once, however often the command runs in one process
         atexit.register(gc.freeze)  # runs before the interpreter's final collections
         try:
             return func(*args, **kwargs)

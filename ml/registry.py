@@ -180,17 +180,13 @@ class LoadedModel(ModelInputs):
         no OpenMP barrier per tree: on a busy machine OpenMP threads spin-wait on each other at
         every tree and waste half the CPU (bench/bench_score.py).
         """
-        return self.predict_matrix(self.matrix(frame), n_threads, min_chunk_rows)
-
-    def matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The input of :meth:`predict_matrix`: the signature's columns of ``frame`` as one
-        float64 array (:func:`ml.data.feature_matrix`)."""
-        return data.feature_matrix(frame, self.columns)
+        return self.predict_matrix(data.feature_matrix(frame, self.columns), n_threads, min_chunk_rows)
 
     def predict_matrix(
         self, x: pd.DataFrame, n_threads: int | None = 1, min_chunk_rows: int = MIN_CHUNK_ROWS
     ) -> np.ndarray:
-        """:meth:`scores` of a :meth:`matrix` (``ml score`` builds it while the model loads)."""
+        """:meth:`scores` of ``data.feature_matrix(frame, self.columns)`` (``ml score`` builds
+        it while the model loads)."""
         if x.empty:
             return np.empty(0, dtype="float64")
         from threadpoolctl import threadpool_limits
