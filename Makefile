@@ -40,8 +40,9 @@ browser: ## headless Chromium (Debian package) for the report's browser test, if
 	@test -x /usr/bin/chromium || { DEBIAN_FRONTEND=noninteractive apt-get install -y chromium \
 	  || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }; }
 
-lint: $(STAMP) sqlfluff ## sqlfluff (databricks dialect) + ruff
+lint: $(STAMP) sqlfluff ## sqlfluff (databricks dialect) + ruff (chosen rules, pyproject.toml) + ruff format
 	$(BIN)/ruff check ml tests bench
+	$(BIN)/ruff format --check ml tests bench
 
 sqlfluff: $(STAMP)
 	$(BIN)/sqlfluff lint models tests/dbt macros

@@ -3,8 +3,8 @@
 In one run, in a scratch folder (default size: 5,000 customers x 10,000 terminals x 183 days,
 ~1.78M transactions):
 
-1. simulate the world (``ml.simulate.simulate``) and write its landing files
-   (``ml.landing.write_landing``);
+1. simulate the world (``ml.world.simulator.simulate``) and write its landing files
+   (``ml.world.landing.write_landing``);
 2. ``dbt seed`` then ``dbt run --selector medallion`` into a fresh DuckDB file: bronze -> silver
    -> gold (features, KPIs, data quality), with each model's execution time from run_results.json;
 3. the same 15 features in plain pandas (bench/pandas_features.py, handbook-style
@@ -46,11 +46,11 @@ import pandas_features  # bench/ is the script's folder, hence on sys.path
 from rich.console import Console
 from rich.table import Table
 
-from ml.dbt_runner import DbtResult, run_dbt
-from ml.landing import write_landing
-from ml.settings import SimulationSettings, load_settings
-from ml.simulate import SimulatedWorld, simulate
-from ml.warehouse import open_warehouse
+from ml.platform.dbt import DbtResult, run_dbt
+from ml.platform.runtime import Runtime
+from ml.platform.settings import SimulationSettings, load_settings
+from ml.world.landing import write_landing
+from ml.world.simulator import SimulatedWorld, simulate
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -139,7 +139,7 @@ def run(args: argparse.Namespace, workdir: Path, console: Console) -> bool:
     warehouse_settings = load_settings(
         dbt={"project_dir": str(REPO_ROOT), "profiles_dir": str(REPO_ROOT)}
     )
-    with open_warehouse(warehouse_settings, read_only=True) as warehouse:
+    with Runtime.build(warehouse_settings).warehouse(read_only=True) as warehouse:
         transactions = warehouse.read(SILVER_TRANSACTIONS)
         reports = warehouse.read(SILVER_REPORTS)
         sql_features = warehouse.read(FEATURE_TABLE)
@@ -226,7 +226,9 @@ def run(args: argparse.Namespace, workdir: Path, console: Console) -> bool:
     steps.add_column("share", justify="right")
     for name, seconds in model_times.items():
         step_seconds = incremental.model_times.get(name, float("nan"))
-        steps.add_row(name, f"{seconds:.2f}", f"{step_seconds:.2f}", f"{step_seconds / seconds:.1%}")
+        steps.add_row(
+            name, f"{seconds:.2f}", f"{step_seconds:.2f}", f"{step_seconds / seconds:.1%}"
+        )
     full_total, step_total = sum(model_times.values()), sum(incremental.model_times.values())
     share = step_total / full_total
     steps.add_row("all models", f"{full_total:.2f}", f"{step_total:.2f}", f"{share:.1%}")
@@ -262,7 +264,9 @@ class IncrementalStep:
     comparison: pandas_features.Comparison
 
 
-def _incremental_step(world: SimulatedWorld, workdir: Path, full_features: pd.DataFrame) -> IncrementalStep:
+def _incremental_step(
+    world: SimulatedWorld, workdir: Path, full_features: pd.DataFrame
+) -> IncrementalStep:
     """Build every day but the last in a fresh warehouse, land the last day, build again
     (incrementally) and time transaction_features; compare the table with the full build's."""
     env = {
@@ -291,12 +295,13 @@ def _incremental_step(world: SimulatedWorld, workdir: Path, full_features: pd.Da
         raise RuntimeError("the one-day step did not run transaction_features incrementally")
     os.environ.update(env)
     settings = load_settings(dbt={"project_dir": str(REPO_ROOT), "profiles_dir": str(REPO_ROOT)})
-    with open_warehouse(settings, read_only=True) as warehouse:
+    with Runtime.build(settings).warehouse(read_only=True) as warehouse:
         incremental = warehouse.read(FEATURE_TABLE)
     columns = [c for c in full_features.columns if c != "transaction_id"]
     return IncrementalStep(
         model_times={
-            unique_id.split(".")[-1]: float(node["execution_time"]) for unique_id, node in step.nodes.items()
+            unique_id.split(".")[-1]: float(node["execution_time"])
+            for unique_id, node in step.nodes.items()
         },
         dbt_seconds=step_seconds,
         first_dbt_seconds=first_seconds,

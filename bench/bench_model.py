@@ -28,17 +28,19 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ml.dbt_runner import run_dbt
-from ml.evaluate import prequential
-from ml.landing import simulate_landing
-from ml.settings import load_settings
+from ml.lifecycle.evaluate import prequential
+from ml.platform.dbt import run_dbt
+from ml.platform.settings import load_settings
+from ml.world.landing import simulate_landing
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TARGET_AP = 0.70
 TARGET_CP = 0.30
 
 
-def build(workdir: Path, landing_root: Path | None, console: Console) -> tuple[Path, dict[str, float]]:
+def build(
+    workdir: Path, landing_root: Path | None, console: Console
+) -> tuple[Path, dict[str, float]]:
     """Simulate (unless ``landing_root`` is given) and build the feature table; return the DuckDB path."""
     timings: dict[str, float] = {}
     if landing_root is None:
@@ -65,21 +67,37 @@ def build(workdir: Path, landing_root: Path | None, console: Console) -> tuple[P
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--warehouse", type=Path, help="DuckDB file that already holds gold.transaction_features")
-    parser.add_argument("--landing-root", type=Path, help="landing files to build from (skips ml simulate)")
-    parser.add_argument("--workdir", type=Path, help="scratch folder (default: a temporary one, removed)")
-    parser.add_argument("--folds", type=int, default=None, help="prequential folds (default: settings, 4)")
+    parser.add_argument(
+        "--warehouse", type=Path, help="DuckDB file that already holds gold.transaction_features"
+    )
+    parser.add_argument(
+        "--landing-root", type=Path, help="landing files to build from (skips ml simulate)"
+    )
+    parser.add_argument(
+        "--workdir", type=Path, help="scratch folder (default: a temporary one, removed)"
+    )
+    parser.add_argument(
+        "--folds", type=int, default=None, help="prequential folds (default: settings, 4)"
+    )
     parser.add_argument("--train-days", type=int, default=None)
-    parser.add_argument("--candidate", action="append", help="candidate (repeatable; default: settings)")
-    parser.add_argument("--hyperparameters", type=json.loads, default=None, help="JSON {candidate: {param: value}}")
-    parser.add_argument("--n-threads", type=int, default=None, help="threads for fit/predict (default: settings, 1)")
+    parser.add_argument(
+        "--candidate", action="append", help="candidate (repeatable; default: settings)"
+    )
+    parser.add_argument(
+        "--hyperparameters", type=json.loads, default=None, help="JSON {candidate: {param: value}}"
+    )
+    parser.add_argument(
+        "--n-threads", type=int, default=None, help="threads for fit/predict (default: settings, 1)"
+    )
     parser.add_argument(
         "--known-compromised",
         choices=["reported", "delay"],
         default=None,
         help="test-set exclusion rule (default: settings, 'reported'); 'delay' is the handbook's code",
     )
-    parser.add_argument("--track", action="store_true", help="also log the run to MLflow in the scratch folder")
+    parser.add_argument(
+        "--track", action="store_true", help="also log the run to MLflow in the scratch folder"
+    )
     args = parser.parse_args()
     console = Console(width=160)
 
@@ -110,7 +128,9 @@ def main() -> None:
             training=training,
         )
         started = time.perf_counter()
-        result = prequential(settings, folds=args.folds, candidates=args.candidate, track=args.track)
+        result = prequential(
+            settings, folds=args.folds, candidates=args.candidate, track=args.track
+        )
         timings["prequential"] = time.perf_counter() - started
 
     first, last = result.windows[-1], result.windows[0]
@@ -133,11 +153,28 @@ def main() -> None:
             cells.append(f"{mean:.3f} ± {std:.3f}")
         ap, _ = result.mean_std(candidate, "average_precision")
         cp, _ = result.mean_std(candidate, cp_key)
-        table.add_row(candidate, *cells, "[green]met[/]" if ap >= TARGET_AP and cp >= TARGET_CP else "[red]not met[/]")
+        table.add_row(
+            candidate,
+            *cells,
+            "[green]met[/]" if ap >= TARGET_AP and cp >= TARGET_CP else "[red]not met[/]",
+        )
     console.print(table)
-    folds = result.folds[["fold", "candidate", "test_start", "test_end", "train_frauds", "test_rows", "frauds", *result.metric_names]]
+    folds = result.folds[
+        [
+            "fold",
+            "candidate",
+            "test_start",
+            "test_end",
+            "train_frauds",
+            "test_rows",
+            "frauds",
+            *result.metric_names,
+        ]
+    ]
     console.print(folds.round(3).to_string(index=False))
-    console.print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()), highlight=False)
+    console.print(
+        "seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()), highlight=False
+    )
 
 
 if __name__ == "__main__":

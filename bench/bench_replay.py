@@ -5,7 +5,7 @@ days) in a scratch folder, once per dbt mode:
 
 * ``worker`` (the default on DuckDB): one dbt process that imports dbt and parses the project
   once, then builds every day with the parsed manifest;
-* ``subprocess``: one ``dbt build`` subprocess per build (ml.dbt_runner), which imports dbt and
+* ``subprocess``: one ``dbt build`` subprocess per build (ml.platform.dbt), which imports dbt and
   checks the parse each time.
 
 Prints, per mode, the bootstrap's seconds and the median seconds of a replayed day, split into
@@ -31,8 +31,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ml.replay import replay
-from ml.settings import load_settings
+from ml.operations.replay import replay
+from ml.platform.settings import load_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 START = dt.date(2018, 4, 1)
@@ -69,14 +69,28 @@ def main() -> None:
     parser.add_argument("--warmup-days", type=int, default=50)
     parser.add_argument("--days", type=int, default=5, help="replayed days")
     parser.add_argument("--modes", default="worker,subprocess", help="worker, subprocess or both")
-    parser.add_argument("--workdir", type=Path, default=None, help="scratch folder to keep (default: a temporary one)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="scratch folder to keep (default: a temporary one)",
+    )
     args = parser.parse_args()
     console = Console()
     console.print(f"load average before: {os.getloadavg()[0]:.2f} (cores: {os.cpu_count()})")
 
-    table = Table(title=f"ml replay: {args.customers} customers x {args.terminals} terminals, "
-                  f"{args.warmup_days} warm-up days, {args.days} replayed days (median of the days)")
-    for column in ("dbt mode", "bootstrap s", "day s", *(f"{s} s" for s in STEPS), "rest s", "wall s"):
+    table = Table(
+        title=f"ml replay: {args.customers} customers x {args.terminals} terminals, "
+        f"{args.warmup_days} warm-up days, {args.days} replayed days (median of the days)"
+    )
+    for column in (
+        "dbt mode",
+        "bootstrap s",
+        "day s",
+        *(f"{s} s" for s in STEPS),
+        "rest s",
+        "wall s",
+    ):
         table.add_column(column, justify="right")
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
         base = args.workdir or Path(tmp)
@@ -92,12 +106,20 @@ def main() -> None:
             if not result.days:
                 raise SystemExit(f"{root} holds a finished replay already; use another --workdir")
             totals = [d.seconds["total"] for d in result.days]
-            steps = {s: statistics.median(d.seconds.get(s, 0.0) for d in result.days) for s in STEPS}
-            rest = statistics.median(d.seconds["total"] - sum(d.seconds.get(s, 0.0) for s in STEPS) for d in result.days)
+            steps = {
+                s: statistics.median(d.seconds.get(s, 0.0) for d in result.days) for s in STEPS
+            }
+            rest = statistics.median(
+                d.seconds["total"] - sum(d.seconds.get(s, 0.0) for s in STEPS) for d in result.days
+            )
             bootstrap = result.bootstrap.seconds["total"] if result.bootstrap else float("nan")
             table.add_row(
-                mode, f"{bootstrap:.1f}", f"{statistics.median(totals):.1f}",
-                *(f"{steps[s]:.2f}" for s in STEPS), f"{rest:.2f}", f"{wall:.0f}",
+                mode,
+                f"{bootstrap:.1f}",
+                f"{statistics.median(totals):.1f}",
+                *(f"{steps[s]:.2f}" for s in STEPS),
+                f"{rest:.2f}",
+                f"{wall:.0f}",
             )
     console.print(table)
     console.print(f"load average after: {os.getloadavg()[0]:.2f}")

@@ -8,9 +8,9 @@ benchmark is about speed), then measures, each run scoring every transaction int
 1. end to end: ``ml score`` in a fresh Python process — imports, registry, signature check,
    reading the features, ``predict_proba``, writing — with Python's bytecode cache warm (as after
    ``pip install``; the first, cold run is printed too);
-2. in process: the phases of :func:`ml.score.score` and rows/s;
+2. in process: the phases of :func:`ml.lifecycle.score.score` and rows/s;
 3. predicting: ``mlflow.sklearn.load_model`` + ``predict_proba`` vs ``mlflow.pyfunc.load_model``
-   + ``predict`` vs ml.score's chunks on threads, on the same frame (wall and CPU seconds).
+   + ``predict`` vs ml.lifecycle.score's chunks on threads, on the same frame (wall and CPU seconds).
 
 The machine's load average is printed: on a shared machine wall times stretch, CPU seconds do not.
 
@@ -40,13 +40,13 @@ from bench_model import build
 from rich.console import Console
 from rich.table import Table
 
-from ml import registry
-from ml.data import feature_matrix
-from ml.errors import ValidationFailed
-from ml.score import ID_COLUMN, score
-from ml.settings import load_settings
-from ml.train import train
-from ml.warehouse import open_warehouse
+from ml.lifecycle import registry
+from ml.lifecycle.data import feature_matrix
+from ml.lifecycle.score import ID_COLUMN, score
+from ml.lifecycle.train import train
+from ml.platform.errors import ValidationFailed
+from ml.platform.runtime import Runtime
+from ml.platform.settings import load_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUDGET_SECONDS = 10.0
@@ -69,9 +69,13 @@ def prepare_champion(console: Console, candidates: list[str] | None, retrain: bo
     """Train, validate and promote (unless the workdir's registry has a champion already and
     ``retrain`` is false); return a description of the champion."""
     settings = load_settings()
-    champion = registry.version_by_alias(registry.open_registry(settings), settings.model.name, registry.CHAMPION)
+    champion = registry.version_by_alias(
+        registry.open_registry(settings), settings.model.name, registry.CHAMPION
+    )
     if champion is not None and not retrain:
-        console.print(f"reusing the champion v{champion.version} of the workdir's registry", highlight=False)
+        console.print(
+            f"reusing the champion v{champion.version} of the workdir's registry", highlight=False
+        )
         return f"{settings.model.name} v{champion.version} ({champion.tags.get('candidate', '?')})"
     started = time.perf_counter()
     trained = train(settings, candidates=candidates)
@@ -83,7 +87,9 @@ def prepare_champion(console: Console, candidates: list[str] | None, retrain: bo
     if report.passed:
         registry.promote(settings)
     else:
-        console.print(f"[yellow]{ValidationFailed(report.summary())}[/]; promoting anyway (speed benchmark)")
+        console.print(
+            f"[yellow]{ValidationFailed(report.summary())}[/]; promoting anyway (speed benchmark)"
+        )
         registry.promote(settings, force=True, reason="bench_score.py: speed benchmark")
     return f"{settings.model.name} v{trained.model_version} ({trained.best_candidate})"
 
@@ -106,7 +112,7 @@ def run_cli(table: str, env: dict[str, str]) -> tuple[float, float]:
 
 def compare_predictors() -> Table:
     """Load + predict seconds (wall and CPU) of the champion: sklearn flavor, pyfunc, and
-    ml.score's way (sklearn flavor, row chunks on threads with one OpenMP thread each)."""
+    ml.lifecycle.score's way (sklearn flavor, row chunks on threads with one OpenMP thread each)."""
     import mlflow.pyfunc
     import mlflow.sklearn
 
@@ -116,17 +122,21 @@ def compare_predictors() -> Table:
     name, version = settings.model.name, str(champion.version)
     uri = registry.model_uri(name, version)
     features = registry.load_model(name, version).columns
-    with open_warehouse(settings, read_only=True) as wh:
+    with Runtime.build(settings).warehouse(read_only=True) as wh:
         frame = wh.read(settings.model.feature_table, [ID_COLUMN, *features])
     x = feature_matrix(frame, features)
     out = Table(title=f"loading and predicting {len(x):,} rows", title_justify="left")
     for column in ("how", "load s", "predict s (best of 2)", "its CPU s"):
         out.add_column(column, justify="right" if column != "how" else "left")
     for how, load, predict in (
-        ("mlflow.sklearn + predict_proba", mlflow.sklearn.load_model, lambda m: m.predict_proba(x)[:, 1]),
+        (
+            "mlflow.sklearn + predict_proba",
+            mlflow.sklearn.load_model,
+            lambda m: m.predict_proba(x)[:, 1],
+        ),
         ("mlflow.pyfunc + predict", mlflow.pyfunc.load_model, lambda m: m.predict(x)),
         (
-            "ml.score: sklearn flavor, chunks on threads",
+            " ml.lifecycle.score:: sklearn flavor, chunks on threads",
             lambda _uri: registry.load_model(name, version),
             lambda m: m.scores(frame, settings.scoring.n_threads),
         ),
@@ -146,13 +156,27 @@ def compare_predictors() -> Table:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--warehouse", type=Path, help="DuckDB file that already holds gold.transaction_features")
-    parser.add_argument("--landing-root", type=Path, help="landing files to build from (skips ml simulate)")
-    parser.add_argument("--workdir", type=Path, help="scratch folder (default: a temporary one, removed)")
-    parser.add_argument("--repeat", type=int, default=3, help="end-to-end runs (best and all are printed)")
-    parser.add_argument("--candidate", action="append", help="train this candidate (repeatable; default: settings)")
-    parser.add_argument("--hyperparameters", type=json.loads, default=None, help="JSON {candidate: {param: value}}")
-    parser.add_argument("--retrain", action="store_true", help="train a new champion even if the workdir has one")
+    parser.add_argument(
+        "--warehouse", type=Path, help="DuckDB file that already holds gold.transaction_features"
+    )
+    parser.add_argument(
+        "--landing-root", type=Path, help="landing files to build from (skips ml simulate)"
+    )
+    parser.add_argument(
+        "--workdir", type=Path, help="scratch folder (default: a temporary one, removed)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="end-to-end runs (best and all are printed)"
+    )
+    parser.add_argument(
+        "--candidate", action="append", help="train this candidate (repeatable; default: settings)"
+    )
+    parser.add_argument(
+        "--hyperparameters", type=json.loads, default=None, help="JSON {candidate: {param: value}}"
+    )
+    parser.add_argument(
+        "--retrain", action="store_true", help="train a new champion even if the workdir has one"
+    )
     args = parser.parse_args()
     console = Console()
 
@@ -162,7 +186,9 @@ def main() -> None:
         warehouse = args.warehouse.resolve() if args.warehouse else None
         if warehouse is None:
             warehouse, timings = build(workdir, args.landing_root, console)
-            console.print("built: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()), highlight=False)
+            console.print(
+                "built: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()), highlight=False
+            )
         env = _environment(workdir, warehouse)
         if args.hyperparameters:
             env["FRAUDOPS__TRAINING__HYPERPARAMETERS"] = json.dumps(args.hyperparameters)
@@ -186,20 +212,29 @@ def main() -> None:
         predictors = compare_predictors()
 
     best, best_cpu = min(runs)
-    summary = Table(title=f"ml score — {champion}, {result.rows_read:,} transactions", title_justify="left")
+    summary = Table(
+        title=f"ml score — {champion}, {result.rows_read:,} transactions", title_justify="left"
+    )
     summary.add_column("measure", style="bold")
     summary.add_column("value", justify="right")
     verdict = "[green]within[/]" if best <= BUDGET_SECONDS else "[red]over[/]"
-    summary.add_row("end to end, fresh process (best)", f"{best:.2f} s ({verdict} {BUDGET_SECONDS:g} s budget)")
+    summary.add_row(
+        "end to end, fresh process (best)", f"{best:.2f} s ({verdict} {BUDGET_SECONDS:g} s budget)"
+    )
     summary.add_row("end to end, all runs", ", ".join(f"{wall:.2f}" for wall, _ in runs) + " s")
-    summary.add_row("CPU seconds of the best run (user + system)", f"{best_cpu:.2f} s on {os.cpu_count()} cores")
+    summary.add_row(
+        "CPU seconds of the best run (user + system)", f"{best_cpu:.2f} s on {os.cpu_count()} cores"
+    )
     summary.add_row("machine load (1-min average) after the runs", f"{load:.1f}")
     summary.add_row("end to end, first run (cold bytecode cache)", f"{cold:.2f} s")
     summary.add_row("rows/s end to end (best)", f"{result.rows_read / best:,.0f}")
     for phase in ("registry", "read", "predict", "write", "total"):
         summary.add_row(f"in process: {phase}", f"{result.seconds[phase]:.2f} s")
     summary.add_row("rows/s in process", f"{result.rows_per_second:,.0f}")
-    summary.add_row("rerun (nothing left to score)", f"{rerun.seconds['total']:.2f} s, {rerun.rows_added} rows added")
+    summary.add_row(
+        "rerun (nothing left to score)",
+        f"{rerun.seconds['total']:.2f} s, {rerun.rows_added} rows added",
+    )
     console.print(summary)
     console.print(predictors)
 

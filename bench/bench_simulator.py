@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from ml.landing import simulate_landing
-from ml.settings import SimulationSettings
+from ml.platform.settings import SimulationSettings
+from ml.world.landing import simulate_landing
 
 BUDGET_SECONDS = 10.0
 

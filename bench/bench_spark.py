@@ -2,7 +2,7 @@
 
 In one run, in a scratch folder:
 
-1. simulate a world and write its landing files (``ml.landing.simulate_landing``);
+1. simulate a world and write its landing files (``ml.world.landing.simulate_landing``);
 2. ``dbt build --selector medallion_sql`` (seed, bronze, silver, gold features and data quality,
    with every data and unit test) on the ``local`` target (dbt-duckdb) and on the ``spark``
    target (dbt-spark ``session``, local PySpark, parquet), each into its own warehouse;
@@ -31,9 +31,9 @@ import duckdb
 from rich.console import Console
 from rich.table import Table
 
-from ml.dbt_runner import DbtResult, run_dbt
-from ml.landing import simulate_landing
-from ml.settings import SimulationSettings
+from ml.platform.dbt import DbtResult, run_dbt
+from ml.platform.settings import SimulationSettings
+from ml.world.landing import simulate_landing
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SIZES = {
@@ -45,7 +45,9 @@ SELECTOR = "medallion_sql"
 FEATURES = "gold.transaction_features"
 
 
-def _build(target: str, workdir: Path, landing: Path, threads: int | None) -> tuple[float, DbtResult]:
+def _build(
+    target: str, workdir: Path, landing: Path, threads: int | None
+) -> tuple[float, DbtResult]:
     env = {"FRAUDOPS_LANDING_ROOT": str(landing)}
     if target == "local":
         env["FRAUDOPS_DUCKDB_PATH"] = str(workdir / "local" / "warehouse.duckdb")
@@ -56,7 +58,13 @@ def _build(target: str, workdir: Path, landing: Path, threads: int | None) -> tu
     if threads:
         args += ["--threads", str(threads)]
     started = time.perf_counter()
-    result = run_dbt(args, project_dir=REPO_ROOT, target=target, target_path=workdir / f"target_{target}", env=env)
+    result = run_dbt(
+        args,
+        project_dir=REPO_ROOT,
+        target=target,
+        target_path=workdir / f"target_{target}",
+        env=env,
+    )
     return time.perf_counter() - started, result
 
 
@@ -83,14 +91,20 @@ def run(args: argparse.Namespace, workdir: Path, console: Console) -> bool:
         highlight=False,
     )
     written = simulate_landing(settings, landing)
-    console.print(f"{written.transactions:,} transactions, {written.fraud_reports:,} fraud reports landed", highlight=False)
+    console.print(
+        f"{written.transactions:,} transactions, {written.fraud_reports:,} fraud reports landed",
+        highlight=False,
+    )
 
     timings = {}
     for target, threads in (("local", args.local_threads), ("spark", args.spark_threads)):
         console.print(f"dbt build --selector {SELECTOR} --target {target} ...", highlight=False)
         timings[target] = _build(target, workdir, landing, threads)
 
-    table = Table(title=f"medallion build ({SELECTOR}), {written.transactions:,} transactions", title_justify="left")
+    table = Table(
+        title=f"medallion build ({SELECTOR}), {written.transactions:,} transactions",
+        title_justify="left",
+    )
     table.add_column("seconds", style="bold")
     for target in timings:
         table.add_column(target, justify="right")
@@ -121,9 +135,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="medium")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--spark-threads", type=int, default=None, help="dbt threads on spark (default: profile)")
-    parser.add_argument("--local-threads", type=int, default=None, help="dbt threads on local (default: profile)")
-    parser.add_argument("--workdir", type=Path, default=None, help="keep the files here (default: a temp dir)")
+    parser.add_argument(
+        "--spark-threads", type=int, default=None, help="dbt threads on spark (default: profile)"
+    )
+    parser.add_argument(
+        "--local-threads", type=int, default=None, help="dbt threads on local (default: profile)"
+    )
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="keep the files here (default: a temp dir)"
+    )
     args = parser.parse_args()
     console = Console()
     if args.workdir:

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ml.settings import FEATURES  # the one list of the handbook features
+from ml.platform.settings import FEATURES  # the one list of the handbook features
 
 TRANSACTION_COLUMNS = [
     "transaction_id",
@@ -80,7 +80,9 @@ def compute_features(
     longest = max(customer_windows)
     rolling = by_customer.rolling(f"{longest}D", on="t")["tx_amount"]
     std = rolling.std(ddof=0).to_numpy()
-    deviation = df["tx_amount"].to_numpy() - df[f"customer_id_avg_amount_{longest}day_window"].to_numpy()
+    deviation = (
+        df["tx_amount"].to_numpy() - df[f"customer_id_avg_amount_{longest}day_window"].to_numpy()
+    )
     df[f"customer_id_amount_zscore_{longest}day_window"] = np.divide(
         deviation, std, out=np.zeros(len(df)), where=std > 0
     )

@@ -3,48 +3,20 @@
     of each transaction day, with the features an investigator looks at first.
 
     A transaction scored by several model versions (re-scored by a new champion) is ranked
-    with its most recent score: latest scored_at, then the highest version number.
-
-    scoring.* is written by `ml`, not by a dbt staging layer, so the source is read here
-    directly (one `predictions` CTE, as a staging model would).
+    with its most recent score (gold.latest_predictions).
 -#}
 
 with
 
-predictions as (
+latest_prediction as (
 
-    select
-        transaction_id,
-        score,
-        is_alert,
-        model_name,
-        model_version,
-        scored_at
-    from {{ source('scoring', 'predictions') }}
+    select * from {{ ref('latest_predictions') }}
 
 ),
 
 features as (
 
     select * from {{ ref('transaction_features') }}
-
-),
-
-latest_prediction as (
-
-    select
-        transaction_id,
-        score,
-        is_alert,
-        model_name,
-        model_version,
-        scored_at,
-        row_number() over (
-            partition by transaction_id
-            -- numeric-aware version order for "1" < "2" < "10" without a dialect-specific cast
-            order by scored_at desc, length(model_version) desc, model_version desc
-        ) as version_recency
-    from predictions
 
 ),
 
@@ -86,7 +58,6 @@ scored_transactions as (
     from latest_prediction
     inner join features
         on latest_prediction.transaction_id = features.transaction_id
-    where latest_prediction.version_recency = 1
 
 ),
 

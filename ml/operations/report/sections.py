@@ -1,0 +1,249 @@
+"""The report's sections and headline numbers, from what was read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ml.operations.report.data import ReportData, _as_day, _version_key
+from ml.operations.report.figures import (
+    PSI_MAJOR,
+    PSI_MODERATE,
+    ROUTINE_EVENTS,
+    alerts_figure,
+    drift_figure,
+    performance_figure,
+)
+from ml.operations.report.timeline import champion_changes, events_figure, injected_drifts
+from ml.platform.settings import Settings
+from ml.platform.tables import DRIFT, MODEL_EVENTS, PERFORMANCE
+
+EVENTS_LISTED = 40
+
+
+@dataclass
+class Section:
+    """One section of the report: a chart and/or a table, or a note saying why there is none."""
+
+    key: str
+    title: str
+    intro: str
+    figure: Any = None  # a plotly Figure
+    note: str | None = None
+    table_columns: list[str] = field(default_factory=list)
+    table_rows: list[list[str]] = field(default_factory=list)
+    source: str = ""
+
+    @property
+    def has_chart(self) -> bool:
+        return self.figure is not None
+
+
+# --- assembling ------------------------------------------------------------------------------------
+
+
+def build_sections(
+    data: ReportData, settings: Settings
+) -> tuple[list[Section], list[tuple[str, str, str]]]:
+    """The report's sections and its headline numbers (label, value, detail)."""
+    changes = champion_changes(data.events)
+    drifts = injected_drifts(data.events)
+    k = settings.model.top_k_cards
+    sections: list[Section] = []
+    drift_note = " Dashed red lines: where the simulated world's drift starts." if drifts else ""
+
+    perf = Section(
+        "performance",
+        "Model performance on matured labels",
+        "Average precision and Card Precision@k of each model version, per transaction day, once the "
+        "day's fraud reports have arrived (label delay). Dotted lines: champion changes."
+        + drift_note,
+        source=PERFORMANCE,
+    )
+    if data.performance is not None:
+        perf.figure = performance_figure(data.performance, changes, drifts)
+    else:
+        perf.note = data.notes.get("performance")
+    sections.append(perf)
+
+    alerts = Section(
+        "alerts",
+        "Alerts per day",
+        "Transactions flagged by the model (score at or above the alert threshold), by scoring model "
+        "version; the lines show how many of them are frauds, and all frauds, by the labels known so far.",
+        source=data.alerts_source,
+    )
+    mature_until = None
+    if data.alerts is not None:
+        last = data.alerts["day"].max()
+        mature_until = last - pd.Timedelta(days=settings.training.delay_days)
+        alerts.figure = alerts_figure(data.alerts, mature_until, drifts)
+    else:
+        alerts.note = data.notes.get("alerts")
+    sections.append(alerts)
+
+    drift = Section(
+        "drift",
+        "Feature drift (PSI)",
+        f"Population stability index of each feature per day against the training reference of the "
+        f"model that scored the day: below {PSI_MODERATE:g} stable, {PSI_MODERATE:g}–{PSI_MAJOR:g} "
+        f"moderate, {PSI_MAJOR:g} and above a major shift.",
+        source=DRIFT,
+    )
+    drift_shown = None
+    if data.drift is not None:
+        drift.figure, drift_shown = drift_figure(data.drift, list(settings.model.features), drifts)
+    else:
+        drift.note = data.notes.get("drift")
+    sections.append(drift)
+
+    history = Section(
+        "events",
+        "Champion history and retraining decisions",
+        "Every model event of the production loop by business day: training, validation verdicts, "
+        "promotions, drift alerts and rollbacks; above, which version was champion when."
+        + drift_note,
+        source=MODEL_EVENTS,
+    )
+    if data.events is not None:
+        history.figure = events_figure(data.events, changes, drifts)
+        decisions = data.events[~data.events["event"].isin(ROUTINE_EVENTS)]
+        latest = decisions.sort_values(["event_at"], ascending=False, kind="stable").head(
+            EVENTS_LISTED
+        )
+        history.table_columns = ["business day", "event", "version", "reason", "run"]
+        history.table_rows = [
+            [
+                _day_text(r.event_date),
+                str(r.event),
+                f"v{r.model_version}" if _present(r.model_version) else "",
+                str(r.reason) if _present(r.reason) else "",
+                str(r.run_id)[:12] if _present(r.run_id) else "",
+            ]
+            for r in latest.itertuples()
+        ]
+        if len(decisions) > EVENTS_LISTED:
+            history.note = f"The {EVENTS_LISTED} latest of {len(decisions)} decisions are listed."
+        routine = len(data.events) - len(decisions)
+        if routine:
+            history.intro += (
+                f" The loop's {routine} routine events ({', '.join(ROUTINE_EVENTS)}) are in the table, "
+                "not charted or listed."
+            )
+    else:
+        history.note = data.notes.get("events")
+    sections.append(history)
+
+    registry = Section(
+        "registry",
+        "Model registry",
+        f"MLflow aliases of {data.registry_model or settings.model.name}: the champion scores, the "
+        "challenger waits for validation, previous_champion is where a rollback goes.",
+        source="MLflow",
+    )
+    if data.registry is not None:
+        registry.table_columns = ["alias", "version", "registered", "validation", "run"]
+        registry.table_rows = [
+            [
+                r["alias"],
+                f"v{r['version']}" if r["version"] != "—" else "—",
+                r["created"],
+                r["validation"],
+                r["run_id"][:12],
+            ]
+            for r in data.registry
+        ]
+    else:
+        registry.note = data.notes.get("registry")
+    sections.append(registry)
+
+    return sections, _headline(data, changes, drift_shown, k)
+
+
+def _present(value: Any) -> bool:
+    return (
+        value is not None
+        and not (isinstance(value, float) and np.isnan(value))
+        and str(value) != ""
+    )
+
+
+def _day_text(value: Any) -> str:
+    return pd.Timestamp(value).strftime("%Y-%m-%d") if _present(value) else ""
+
+
+def _headline(
+    data: ReportData, changes: pd.DataFrame, drift_shown: pd.DataFrame | None, k: int
+) -> list[tuple[str, str, str]]:
+    cards: list[tuple[str, str, str]] = []
+    champion = next(
+        (
+            r["version"]
+            for r in data.registry or []
+            if r["alias"] == "champion" and r["version"] != "—"
+        ),
+        None,
+    )
+    if champion:
+        cards.append(("champion", f"v{champion}", "MLflow alias"))
+    elif not changes.empty:
+        cards.append(
+            (
+                "champion",
+                f"v{changes['champion_version'].iloc[-1]}",
+                f"since {_day_text(changes['event_date'].iloc[-1])}",
+            )
+        )
+    if data.performance is not None:
+        perf = _as_day(data.performance.copy(), "tx_date")
+        day = perf["tx_date"].max()
+        last = perf[perf["tx_date"] == day]
+        if champion and (last["model_version"].astype(str) == champion).any():
+            last = last[last["model_version"].astype(str) == champion]
+        row = last.assign(_k=last["model_version"].map(_version_key)).sort_values("_k").iloc[-1]
+        cards.append(
+            (
+                "average precision",
+                _number(row["average_precision"]),
+                f"v{row['model_version']}, {_day_text(day)}",
+            )
+        )
+        cards.append(
+            (f"card precision@{k}", _number(row["card_precision_at_k"]), "last matured day")
+        )
+    if data.alerts is not None:
+        day = data.alerts["day"].max()
+        cards.append(
+            (
+                "alerts",
+                f"{int(data.alerts.loc[data.alerts['day'] == day, 'alerts'].sum()):,}",
+                _day_text(day),
+            )
+        )
+    if drift_shown is not None:
+        day = drift_shown["tx_date"].max()
+        drifted = drift_shown[(drift_shown["tx_date"] == day) & (drift_shown["psi"] >= PSI_MAJOR)]
+        cards.append(
+            (
+                "drifted features",
+                f"{drifted['feature'].nunique()}",
+                f"PSI ≥ {PSI_MAJOR:g}, {_day_text(day)}",
+            )
+        )
+    if data.events is not None:
+        counts = data.events["event"].value_counts()
+        cards.append(
+            (
+                "retrainings",
+                f"{int(counts.get('trained', 0))}",
+                f"{int(counts.get('promoted', 0))} promoted, {int(counts.get('rejected', 0))} rejected",
+            )
+        )
+    return cards
+
+
+def _number(value: Any) -> str:
+    return f"{float(value):.3f}" if _present(value) else "—"

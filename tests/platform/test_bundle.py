@@ -1,0 +1,202 @@
+"""The Databricks Asset Bundle points at things that exist: `ml` commands and options registered
+in the typer app, dbt selectors that select nodes, the wheel that pyproject builds, the dbt target
+and the Unity Catalog names that `ml` derives. No workspace needed."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+import yaml
+
+from ml.cli import app
+from ml.platform.dbt import run_dbt
+from ml.platform.mlflow_store import mlflow_locations
+from ml.platform.settings import load_settings
+from ml.platform.warehouse import Target
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ORDER = ["medallion", "train", "validate", "promote", "score", "downstream"]
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text()) or {}
+
+
+@pytest.fixture(scope="module")
+def bundle() -> dict[str, Any]:
+    """databricks.yml with its included resource files merged in."""
+    root = _load(REPO_ROOT / "databricks.yml")
+    root.setdefault("resources", {})
+    for pattern in root.get("include", []):
+        for path in sorted(REPO_ROOT.glob(pattern)):
+            part = _load(path)
+            for kind, items in part.get("resources", {}).items():
+                root["resources"].setdefault(kind, {}).update(items)
+            for name, target in part.get("targets", {}).items():
+                root["targets"].setdefault(name, {}).setdefault("resources", {}).update(
+                    target.get("resources", {})
+                )
+    return root
+
+
+@pytest.fixture(scope="module")
+def job(bundle: dict[str, Any]) -> dict[str, Any]:
+    jobs = bundle["resources"]["jobs"]
+    assert list(jobs) == ["fraudops_daily"]
+    return jobs["fraudops_daily"]
+
+
+@pytest.fixture(scope="module")
+def tasks(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {task["task_key"]: task for task in job["tasks"]}
+
+
+def _commands() -> dict[str, Any]:
+    """The click commands typer builds from the `ml` app (whatever is registered right now)."""
+    return typer.main.get_command(app).commands
+
+
+def test_targets_have_their_own_catalog(bundle: dict[str, Any]) -> None:
+    targets = bundle["targets"]
+    assert set(targets) == {"dev", "staging", "prod"}
+    catalogs = [targets[name]["variables"]["catalog"] for name in targets]
+    assert len(set(catalogs)) == 3
+    assert targets["prod"]["mode"] == "production"
+    assert [name for name, target in targets.items() if target.get("default")] == ["dev"]
+    # every ${var.x} used anywhere is declared
+    declared = set(bundle["variables"])
+    text = "\n".join(
+        p.read_text() for p in [REPO_ROOT / "databricks.yml", *REPO_ROOT.glob("resources/*.yml")]
+    )
+    assert set(re.findall(r"\$\{var\.([a-z_]+)\}", text)) <= declared
+
+
+def test_the_job_runs_the_pipeline_in_order_on_a_schedule(
+    job: dict[str, Any], tasks: dict[str, dict]
+) -> None:
+    assert list(tasks) == ORDER
+    for task in tasks.values():
+        for dependency in task.get("depends_on", []):
+            assert dependency["task_key"] in tasks
+            assert ORDER.index(dependency["task_key"]) < ORDER.index(task["task_key"])
+    assert {d["task_key"] for d in tasks["score"]["depends_on"]} == {"medallion", "promote"}
+    assert tasks["score"]["run_if"] == "AT_LEAST_ONE_SUCCESS"
+    assert job["schedule"]["quartz_cron_expression"].split()[0:3] == ["0", "0", "6"]
+    assert job["max_concurrent_runs"] == 1
+
+
+def test_wheel_tasks_call_registered_ml_commands_with_known_options(tasks: dict[str, dict]) -> None:
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    commands = _commands()
+    wheel_tasks = list(tasks.values())
+    assert [task["python_wheel_task"]["parameters"][0] for task in wheel_tasks] == [
+        "dbt",
+        "train",
+        "validate",
+        "promote",
+        "score",
+        "dbt",
+    ]
+    for task in wheel_tasks:
+        wheel = task["python_wheel_task"]
+        assert wheel["package_name"] == pyproject["project"]["name"]
+        assert wheel["entry_point"] in pyproject["project"]["scripts"]
+        name, *args = wheel["parameters"]
+        assert name in commands, (
+            f"`ml {name}` is not a registered command (have: {sorted(commands)})"
+        )
+        options = {opt for param in commands[name].params for opt in param.opts}
+        if name == "dbt":  # ml's own options, then the dbt command (checked with dbt below)
+            args = args[: args.index("build")]
+        for arg in args:
+            if arg.startswith("--"):
+                assert arg in options, f"`ml {name}` has no option {arg}"
+        assert args[args.index("--target") + 1] == "databricks"
+        assert task["libraries"][0] == {"whl": "../dist/*.whl"}
+
+
+@pytest.mark.slow
+def test_dbt_tasks_use_the_databricks_target_and_existing_selectors(
+    tasks: dict[str, dict], tmp_path: Path
+) -> None:
+    profiles = _load(REPO_ROOT / "profiles.yml")["fraudops"]["outputs"]
+    selectors = {s["name"] for s in _load(REPO_ROOT / "selectors.yml")["selectors"]}
+    used = {}
+    for key in ("medallion", "downstream"):
+        args = tasks[key]["python_wheel_task"]["parameters"]
+        assert args[0] == "dbt" and "build" in args
+        assert profiles[args[args.index("--target") + 1]]["type"] == "databricks"
+        used[key] = args[args.index("--selector") + 1]
+        assert used[key] in selectors
+    # and each selector selects nodes of the project (dbt ls, on the default target)
+    selected = {}
+    for key, selector in used.items():
+        result = run_dbt(
+            [
+                "ls",
+                "--selector",
+                selector,
+                "--output",
+                "json",
+                "--output-keys",
+                "unique_id",
+                "-q",
+                "--log-path",
+                str(tmp_path / "logs"),
+            ],
+            project_dir=REPO_ROOT,
+            target_path=tmp_path / key,
+        )
+        selected[key] = {
+            json.loads(line)["unique_id"]
+            for line in result.stdout.splitlines()
+            if line.startswith("{")
+        }
+    assert "model.fraudops.transaction_features" in selected["medallion"]
+    assert "model.fraudops.fraud_alerts" in selected["downstream"]
+    assert not {
+        uid for uid in selected["medallion"] & selected["downstream"] if uid.startswith("model.")
+    }
+
+
+def test_job_cluster_configures_the_dbt_target_and_ml(job: dict[str, Any]) -> None:
+    (cluster,) = job["job_clusters"]
+    env = cluster["new_cluster"]["spark_env_vars"]
+    assert env["FRAUDOPS_TARGET"] == "databricks"
+    assert env["FRAUDOPS_CATALOG"] == "${var.catalog}"
+    assert env["DATABRICKS_HTTP_PATH"].endswith("${var.warehouse_id}")
+    assert env["FRAUDOPS_LANDING_ROOT"].startswith("/Volumes/${var.catalog}/")
+    assert env["FRAUDOPS__DBT__PROFILES_DIR"] == "/Workspace${workspace.file_path}"
+    # the databricks profile finds what it reads: set here, injected by the dbt task, or a
+    # local-only fallback / optional value
+    databricks = (REPO_ROOT / "profiles.yml").read_text().split("    databricks:")[1]
+    read = set(re.findall(r"env_var\('([A-Z_]+)'", databricks))
+    injected = {"DBT_HOST", "DBT_ACCESS_TOKEN"}  # by a dbt_task, if one runs dbt directly
+    local_only = {"FRAUDOPS_SCHEMA"}
+    assert env["DATABRICKS_TOKEN"].startswith("{{secrets/")
+    assert {"DATABRICKS_HTTP_PATH", "FRAUDOPS_CATALOG"} <= read & set(env)
+    assert read <= set(env) | injected | local_only
+
+
+def test_registered_model_matches_the_name_ml_derives(
+    bundle: dict[str, Any], tmp_path: Path
+) -> None:
+    settings = load_settings()
+    for name in ("staging", "prod"):
+        target = bundle["targets"][name]
+        model = target["resources"]["registered_models"]["fraud_detector"]
+        catalog = target["variables"]["catalog"]
+        derived = mlflow_locations(
+            settings, Target("databricks", "databricks", {"catalog": catalog}, tmp_path)
+        )
+        assert f"{catalog}.{model['schema_name']}.{model['name']}" == derived.model_name
+        assert model["catalog_name"] == "${var.catalog}"
+        experiment = target["resources"]["experiments"]["fraudops"]
+        assert experiment["name"] == "${var.experiment_name}"
+        assert target["variables"]["experiment_name"].startswith("/")

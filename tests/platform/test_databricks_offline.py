@@ -1,0 +1,195 @@
+"""CI checks of the Databricks target without a workspace: dummy credentials, no network.
+
+* ``dbt parse`` of the whole project against the ``databricks`` target (dbt-databricks);
+* ``dbt compile --no-populate-cache --no-introspect`` of every SQL node (the ``spark_sql``
+  selector: dbt Python models need a live cluster to compile), twice, with the adapter's
+  relation listing answered from the manifest instead of a warehouse: as a first build sees it
+  (no relations: incremental models compile their full SQL) and as a later run sees it (every
+  model exists: the ``is_incremental()`` branches compile);
+* the compiled models parse as Databricks SQL (sqlfluff, databricks dialect), and the landing
+  reads go through ``read_files`` on the configured Unity Catalog volume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow  # two dbt invocations (~30 s unloaded)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LANDING_ROOT = "/Volumes/fraudops_ci/landing/files"
+DUMMY_ENV = {
+    "DATABRICKS_HOST": "dbc-00000000-0000.cloud.databricks.com",
+    "DATABRICKS_HTTP_PATH": "/sql/1.0/warehouses/0000000000000000",
+    "DATABRICKS_TOKEN": "dapi-not-a-real-token",
+    "FRAUDOPS_CATALOG": "fraudops_ci",
+    "FRAUDOPS_LANDING_ROOT": LANDING_ROOT,
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+}
+# dbt in-process, with dbt-databricks' relation listing answered offline: nothing exists yet,
+# or (OFFLINE_EXISTING_MANIFEST) every model and seed of that manifest exists as a table.
+OFFLINE_DBT = """
+import json, os, sys
+from dbt.adapters.databricks.impl import DatabricksAdapter
+from dbt.cli.main import dbtRunner
+
+tables = {}
+if os.environ.get("OFFLINE_EXISTING_MANIFEST"):
+    with open(os.environ["OFFLINE_EXISTING_MANIFEST"]) as f:
+        for node in json.load(f)["nodes"].values():
+            if node["resource_type"] in ("model", "seed"):
+                tables.setdefault((node["database"], node["schema"]), []).append(node["alias"])
+
+def list_relations(self, schema_relation):
+    key = (schema_relation.database, schema_relation.schema)
+    return [self.Relation.create(database=key[0], schema=key[1], identifier=name, type="table")
+            for name in tables.get(key, [])]
+
+DatabricksAdapter.list_relations_without_caching = list_relations
+sys.exit(0 if dbtRunner().invoke(sys.argv[1:]).success else 1)
+"""
+
+
+def _dbt(
+    tmp_path: Path, *args: str, target_dir: str = "target", **extra_env: str
+) -> subprocess.CompletedProcess:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("DBT_")}
+    env.update(DUMMY_ENV)
+    env.update(extra_env)
+    cmd = [
+        sys.executable,
+        "-c",
+        OFFLINE_DBT,
+        *args,
+        "--project-dir",
+        str(REPO_ROOT),
+        "--profiles-dir",
+        str(REPO_ROOT),
+        "--target",
+        "databricks",
+        "--target-path",
+        str(tmp_path / target_dir),
+        "--log-path",
+        str(tmp_path / "logs"),
+    ]
+    return subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
+
+
+COMPILE = ["compile", "--no-populate-cache", "--no-introspect", "--selector", "spark_sql"]
+
+
+@pytest.fixture(scope="module")
+def target_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``dbt parse``, then ``dbt compile`` of the SQL nodes for a first build (target/) and for
+    an incremental run (target_incremental/), reusing the parse."""
+    pytest.importorskip("dbt.adapters.databricks")
+    tmp_path = tmp_path_factory.mktemp("databricks-offline")
+    parse = _dbt(tmp_path, "parse")
+    assert parse.returncode == 0, parse.stdout[-3000:]
+    manifest = tmp_path / "parse_manifest.json"
+    manifest.write_text((tmp_path / "target" / "manifest.json").read_text())
+    (tmp_path / "target_incremental").mkdir()
+    shutil.copy(tmp_path / "target" / "partial_parse.msgpack", tmp_path / "target_incremental")
+    first = _dbt(tmp_path, *COMPILE)
+    assert first.returncode == 0, first.stdout[-3000:]
+    later = _dbt(
+        tmp_path, *COMPILE, target_dir="target_incremental", OFFLINE_EXISTING_MANIFEST=str(manifest)
+    )
+    assert later.returncode == 0, later.stdout[-3000:]
+    return tmp_path / "target"
+
+
+def _compiled_models(target: Path) -> list[Path]:
+    """Compiled model files (generic data tests compile into folders named after their .yml)."""
+    return [
+        path
+        for path in sorted((target / "compiled" / "fraudops" / "models").rglob("*.sql"))
+        if not path.parent.name.endswith(".yml")
+    ]
+
+
+def test_dbt_parse_of_the_whole_project_on_the_databricks_target(target_dir: Path) -> None:
+    manifest = json.loads((target_dir.parent / "parse_manifest.json").read_text())
+    assert manifest["metadata"]["adapter_type"] == "databricks"
+    languages = {
+        node["language"] for node in manifest["nodes"].values() if node["resource_type"] == "model"
+    }
+    assert languages == {"sql", "python"}
+
+
+def test_docs_are_persisted_to_unity_catalog(target_dir: Path) -> None:
+    # table and column descriptions become Unity Catalog comments on Databricks (booleans, not
+    # the strings "True"/"False" that a Jinja expression could leave); not on the local DuckDB
+    # file, where `dbt docs serve` is the place to read them (dbt_project.yml)
+    manifest = json.loads((target_dir.parent / "parse_manifest.json").read_text())
+    models = [node for node in manifest["nodes"].values() if node["resource_type"] == "model"]
+    assert models and all(
+        node["config"]["persist_docs"] == {"relation": True, "columns": True} for node in models
+    )
+
+
+def test_every_sql_node_compiles_offline(target_dir: Path) -> None:
+    results = json.loads((target_dir / "run_results.json").read_text())["results"]
+    manifest = json.loads((target_dir / "manifest.json").read_text())
+    sql_models = {
+        uid
+        for uid, node in manifest["nodes"].items()
+        if node["resource_type"] == "model" and node["language"] == "sql"
+    }
+    compiled_ids = {result["unique_id"] for result in results if result["status"] == "success"}
+    assert sql_models <= compiled_ids
+    assert any(uid.startswith("test.") for uid in compiled_ids)
+    assert all(result["status"] == "success" for result in results)
+
+
+def test_landing_reads_use_read_files_on_the_volume(target_dir: Path) -> None:
+    staging = sorted(
+        (target_dir / "compiled" / "fraudops" / "models" / "staging").rglob("stg_*.sql")
+    )
+    assert staging
+    for path in staging:
+        sql = path.read_text()
+        assert f"read_files('{LANDING_ROOT}/" in sql, path.name
+        assert "read_parquet" not in sql
+
+
+def test_incremental_branches_compile_against_the_catalog(target_dir: Path) -> None:
+    first = {p.name: p.read_text() for p in _compiled_models(target_dir)}
+    later = {
+        p.name: p.read_text() for p in _compiled_models(target_dir.parent / "target_incremental")
+    }
+    assert set(later) == set(first)
+    # bronze skips the files it already holds; gold reads itself to find what changed
+    assert (
+        "`fraudops_ci`.`bronze`.`stg_landing__transactions`"
+        in later["stg_landing__transactions.sql"]
+    )
+    assert (
+        "`fraudops_ci`.`bronze`.`stg_landing__transactions`"
+        not in first["stg_landing__transactions.sql"]
+    )
+    assert "`fraudops_ci`.`gold`.`transaction_features`" in later["transaction_features.sql"]
+
+
+def test_compiled_models_are_databricks_sql(target_dir: Path) -> None:
+    from sqlfluff.core import FluffConfig, Linter
+
+    linter = Linter(config=FluffConfig(overrides={"dialect": "databricks", "templater": "raw"}))
+    models = _compiled_models(target_dir) + _compiled_models(
+        target_dir.parent / "target_incremental"
+    )
+    assert len(models) >= 20
+    unparsable = {
+        f"{path.parent.parent.name}/{path.name}": [
+            v.desc() for v in linter.parse_string(path.read_text()).violations
+        ]
+        for path in models
+    }
+    assert {name: errors for name, errors in unparsable.items() if errors} == {}
