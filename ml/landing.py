@@ -33,7 +33,10 @@ from ml.settings import SimulationSettings
 from ml.simulate import SECONDS_PER_DAY, SimulatedWorld, simulate
 
 # Upper bound of a valid amount; mirrors the dbt var ``max_tx_amount`` (dbt_project.yml).
+# Zero is valid (a zero-amount authorisation): 0 <= tx_amount <= MAX_TX_AMOUNT.
 MAX_TX_AMOUNT = 100_000.0
+# No landed timestamp before this day; mirrors the dbt var ``min_event_date``.
+MIN_EVENT_DATE = dt.date(2000, 1, 1)
 
 TRANSACTIONS_SCHEMA = pa.schema(
     [
@@ -274,8 +277,8 @@ def validate_landing_file(path: Path | str) -> list[str]:
 
     Checks the layout (dataset folder, ``key=YYYY-MM-DD`` partition, date in the file name), that
     the file is parquet, the required columns and types, and the row rules that one file can
-    show: non-null keys, 0 < tx_amount <= MAX_TX_AMOUNT, timestamps before the end of the
-    partition day, one content per transaction_id. Rules that need other files (a report not
+    show: non-null keys, 0 <= tx_amount <= MAX_TX_AMOUNT, timestamps from MIN_EVENT_DATE to the
+    end of the partition day, one content per transaction_id. Rules that need other files (a report not
     before its transaction) are checked by the warehouse.
     """
     path = Path(path)
@@ -336,11 +339,16 @@ def _row_problems(
     if "tx_amount" in usable:
         amount = table.column("tx_amount")
         bad = (
-            pc.sum(pc.or_(pc.less_equal(amount, 0), pc.greater(amount, MAX_TX_AMOUNT))).as_py() or 0
+            pc.sum(pc.or_(pc.less(amount, 0), pc.greater(amount, MAX_TX_AMOUNT))).as_py() or 0
         )
         nan = pc.sum(pc.is_nan(amount)).as_py() or 0
         if bad or nan:
-            problems.append(f"{bad + nan} row(s) with tx_amount outside (0, {MAX_TX_AMOUNT:g}]")
+            problems.append(f"{bad + nan} row(s) with tx_amount outside [0, {MAX_TX_AMOUNT:g}]")
+    if dataset.time_column in usable:
+        start = pa.scalar(dt.datetime.combine(MIN_EVENT_DATE, dt.time()), pa.timestamp("us"))
+        early = pc.sum(pc.less(table.column(dataset.time_column), start)).as_py() or 0
+        if early:
+            problems.append(f"{early} row(s) with {dataset.time_column} before {MIN_EVENT_DATE}")
     if day and dataset.time_column in usable:
         end = pa.scalar(
             dt.datetime.combine(day + dt.timedelta(days=1), dt.time()), pa.timestamp("us")
