@@ -90,6 +90,12 @@ class InMemoryFeatureState(FeatureState):
     def __init__(self, windows: FeatureWindows):
         self.windows = windows
         self._columns = windows.columns()
+        # window spans in seconds, computed once for the hot path
+        self._customer_spans = [n * SECONDS_PER_DAY for n in windows.customer_days]
+        self._longest_span = windows.longest_customer_days * SECONDS_PER_DAY
+        self._longest_index = windows.customer_days.index(windows.longest_customer_days)
+        self._delay_span = windows.delay_days * SECONDS_PER_DAY
+        self._terminal_spans = [n * SECONDS_PER_DAY for n in windows.terminal_days]
         self._cards: dict[int, _Card] = {}
         self._terminals: dict[int, _Terminal] = {}
         self._terminal_of: dict[int, int] = {}  # transaction_id -> terminal_id, for the reports
@@ -196,7 +202,6 @@ class InMemoryFeatureState(FeatureState):
             # every window is bounded on both sides: recording the whole batch first gives each
             # row exactly the earlier rows (in time, then transaction_id order)
             self._add(transactions)
-            values = np.empty((len(transactions), len(self._columns)), dtype=np.float64)
             rows = zip(
                 transactions.transaction_id.tolist(),
                 transactions.tx_us.tolist(),
@@ -205,9 +210,12 @@ class InMemoryFeatureState(FeatureState):
                 transactions.tx_amount.tolist(),
                 strict=True,
             )
-            for k, row in enumerate(rows):
-                values[k] = self._row(*row)
-            return FeatureBatch(transactions.transaction_id.copy(), self._columns, values)
+            values = [self._row(*row) for row in rows]
+            return FeatureBatch(
+                transactions.transaction_id.copy(),
+                self._columns,
+                np.array(values, dtype=np.float64).reshape(len(values), len(self._columns)),
+            )
 
     @staticmethod
     def _customer_end(card: _Card, second: int, tx_id: int) -> int:
@@ -222,58 +230,59 @@ class InMemoryFeatureState(FeatureState):
     def _row(
         self, tx_id: int, tx_us: int, customer_id: int, terminal_id: int, amount: float
     ) -> list[float]:
-        windows = self.windows
         second = tx_us // _US
         day, second_of_day = divmod(second, SECONDS_PER_DAY)
         out = [
             amount,
             1.0 if (day + 3) % 7 >= 5 else 0.0,  # 1970-01-01 was a Thursday (Monday = 0)
-            1.0 if second_of_day // 3600 <= 6 else 0.0,
+            1.0 if second_of_day < 7 * 3600 else 0.0,  # hour <= 6
         ]
 
         # the customer windows (t - n days, t], ties: same second and id <= this one
         card = self._cards[customer_id]
         seconds = card.seconds
         end = self._customer_end(card, second, tx_id)
-        longest_start = bisect_right(seconds, second - windows.longest_customer_days * SECONDS_PER_DAY, 0, end)
+        longest_start = bisect_right(seconds, second - self._longest_span, 0, end)
         amounts = card.amounts[longest_start:end].tolist()
         means = []
-        for n in windows.customer_days:
-            start = bisect_right(seconds, second - n * SECONDS_PER_DAY, longest_start, end)
+        for span in self._customer_spans:
+            start = bisect_right(seconds, second - span, longest_start, end)
             count = end - start
             mean = sum(amounts[start - longest_start :]) / count
             means.append(mean)
-            out += [float(count), mean]
+            out += (count, mean)
 
         # the terminal windows (t - n - d days, t - d days] and its reported frauds
         terminal = self._terminals[terminal_id]
-        window_end = second - windows.delay_days * SECONDS_PER_DAY
-        last = bisect_right(terminal.seconds, window_end)
-        frauds_known = [0] * len(windows.terminal_days)
+        terminal_seconds = terminal.seconds
+        window_end = second - self._delay_span
+        last = bisect_right(terminal_seconds, window_end)
+        spans = self._terminal_spans
+        frauds_known = [0] * len(spans)
         reported = 0
         for fraud_second, fraud_id, reported_us in terminal.frauds:
             if reported_us > tx_us or fraud_second > second:
                 continue
             if fraud_second <= window_end:
-                for w, n in enumerate(windows.terminal_days):
-                    if fraud_second > window_end - n * SECONDS_PER_DAY:
+                for w, span in enumerate(spans):
+                    if fraud_second > window_end - span:
                         frauds_known[w] += 1
             elif fraud_second < second or fraud_id < tx_id:
                 reported += 1
-        for w, n in enumerate(windows.terminal_days):
-            count = last - bisect_right(terminal.seconds, window_end - n * SECONDS_PER_DAY, 0, last)
-            out += [float(count), frauds_known[w] / count if count else 0.0]
+        for w, span in enumerate(spans):
+            count = last - bisect_right(terminal_seconds, window_end - span, 0, last)
+            out += (count, frauds_known[w] / count if count else 0.0)
 
         # extra: ratios, z-score and max over the longest customer window, reported frauds
         out += [amount / mean for mean in means]
-        longest_mean = means[windows.customer_days.index(windows.longest_customer_days)]
+        mean = means[self._longest_index]
         highest = max(amounts)
-        if highest == min(amounts):
+        if highest == min(amounts):  # one transaction, or equal amounts: std 0
             out.append(0.0)
-        else:
-            variance = sum((a - longest_mean) * (a - longest_mean) for a in amounts) / len(amounts)
-            out.append((amount - longest_mean) / variance**0.5 if variance > 0 else 0.0)
-        out += [highest, float(reported)]
+        else:  # two passes: the population variance without cancellation
+            variance = sum([(a - mean) * (a - mean) for a in amounts]) / len(amounts)
+            out.append((amount - mean) / variance**0.5 if variance > 0 else 0.0)
+        out += (highest, reported)
         return out
 
     # -- introspection --------------------------------------------------------------------
