@@ -30,19 +30,21 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-
+from ml.platform.settings import SimulationSettings
 from ml.serving.memory import InMemoryFeatureState
 from ml.serving.rows import ReportRows, TransactionRows
 from ml.serving.windows import FeatureWindows
-from ml.settings import SimulationSettings
-from ml.simulate import simulate
+from ml.world.simulator import simulate
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def state_bytes(state: InMemoryFeatureState) -> dict[str, int]:
     """Bytes of the state's containers: per part, keys and dict tables included."""
     cards = sys.getsizeof(state._cards) + sum(
-        sys.getsizeof(key) + sys.getsizeof(card) + sum(sys.getsizeof(a) for a in (card.seconds, card.ids, card.amounts))
+        sys.getsizeof(key)
+        + sys.getsizeof(card)
+        + sum(sys.getsizeof(a) for a in (card.seconds, card.ids, card.amounts))
         for key, card in state._cards.items()
     )
     terminals = sys.getsizeof(state._terminals) + sum(
@@ -73,7 +75,9 @@ def main() -> None:
     windows = FeatureWindows.from_dbt_project(ROOT)
     started = time.perf_counter()
     world = simulate(SimulationSettings(days=args.days, seed=args.seed))
-    print(f"simulated {len(world.transactions):,} transactions in {time.perf_counter() - started:.1f} s")
+    print(
+        f"simulated {len(world.transactions):,} transactions in {time.perf_counter() - started:.1f} s"
+    )
     tx = world.transactions
     cut = np.datetime64(world.end - dt.timedelta(days=args.serve_days - 1), "us")
     history, served = tx[tx["tx_datetime"] < cut], tx[tx["tx_datetime"] >= cut]
@@ -119,10 +123,15 @@ def main() -> None:
     started = time.perf_counter_ns()
     for _ in range(1_000):
         TransactionRows.from_records([record])
-    print(f"TransactionRows.from_records of one dict: {(time.perf_counter_ns() - started) / 1e6:.1f} µs")
+    print(
+        f"TransactionRows.from_records of one dict: {(time.perf_counter_ns() - started) / 1e6:.1f} µs"
+    )
 
     rest = rows.take(slice(len(singles), None))
-    batches = [rest.take(slice(k, k + args.batch)) for k in range(0, len(rest) - args.batch + 1, args.batch)]
+    batches = [
+        rest.take(slice(k, k + args.batch))
+        for k in range(0, len(rest) - args.batch + 1, args.batch)
+    ]
     started, cpu_started = time.perf_counter(), time.process_time()
     for batch in batches:
         state.features(batch)

@@ -15,16 +15,21 @@ import datetime as dt
 
 import pandas as pd
 
+from ml.platform.warehouse import Warehouse
 from ml.serving.memory import InMemoryFeatureState
 from ml.serving.rows import ReportRows, TransactionRows
 from ml.serving.state import FeatureState
 from ml.serving.windows import SECONDS_PER_DAY, FeatureWindows
-from ml.warehouse import Warehouse
 
 SILVER_TRANSACTIONS = "silver.int_transactions_deduplicated"
 SILVER_FRAUD_REPORTS = "silver.int_fraud_reports_deduplicated"
 TRANSACTION_COLUMNS = [
-    "transaction_id", "tx_datetime", "tx_epoch_s", "customer_id", "terminal_id", "tx_amount",
+    "transaction_id",
+    "tx_datetime",
+    "tx_epoch_s",
+    "customer_id",
+    "terminal_id",
+    "tx_amount",
 ]
 REPORT_COLUMNS = ["transaction_id", "reported_at", "reported_epoch_s"]
 

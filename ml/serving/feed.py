@@ -42,7 +42,9 @@ def serve_in_time_order(
             state.add_fraud_reports(reports.take(rows[start:end]))
             continue
         for chunk in range(start, end, batch_size):
-            scored.append(state.features(transactions.take(rows[chunk : min(end, chunk + batch_size)])))
+            scored.append(
+                state.features(transactions.take(rows[chunk : min(end, chunk + batch_size)]))
+            )
     columns = state.windows.columns()
     if not scored:
         return FeatureBatch(np.empty(0, np.int64), columns, np.empty((0, len(columns))))

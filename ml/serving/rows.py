@@ -42,7 +42,9 @@ def _one_microseconds(value: Any) -> int:
         return int(value.astype("datetime64[us]").astype(np.int64))
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
-            raise ValueError("timestamps must be without time zone (the landing contract's wall clock)")
+            raise ValueError(
+                "timestamps must be without time zone (the landing contract's wall clock)"
+            )
         return (value - _EPOCH) // _MICROSECOND
     raise TypeError(f"not a timestamp: {value!r}")
 

@@ -17,6 +17,9 @@ from typing import Any
 import jinja2
 import yaml
 
+from ml.platform.runtime import dbt_vars
+from ml.platform.settings import Settings
+
 SECONDS_PER_DAY = 86_400
 LOOKBACK_MACRO = Path("macros") / "feature_lookback_days.sql"
 
@@ -59,7 +62,9 @@ class FeatureWindows:
             raise ValueError(f"the terminal delay must be at least 1 day (got {self.delay_days})")
         needed = max(max(self.customer_days), max(self.terminal_days) + self.delay_days)
         if self.lookback_days < needed:
-            raise ValueError(f"a look-back of {self.lookback_days} days misses history ({needed} needed)")
+            raise ValueError(
+                f"a look-back of {self.lookback_days} days misses history ({needed} needed)"
+            )
 
     @classmethod
     def from_dbt_project(cls, project_dir: Path | str = ".", **overrides: Any) -> FeatureWindows:
@@ -75,6 +80,12 @@ class FeatureWindows:
             delay_days=int(dbt_vars["terminal_delay_days"]),
             lookback_days=int(lookback),
         )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FeatureWindows:
+        """The windows of ``settings.features`` (the source of the dbt vars ml passes), with the
+        look-back the dbt macro computes for them."""
+        return cls.from_dbt_project(settings.dbt.project_dir, **dbt_vars(settings))
 
     @property
     def longest_customer_days(self) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from serving_support import REPO_ROOT
+from support.serving import REPO_ROOT
 
 from ml.serving.windows import FeatureWindows
 

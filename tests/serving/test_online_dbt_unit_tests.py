@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
-from serving_support import REPO_ROOT, fresh_state, load_reference, replay
+from support.serving import REPO_ROOT, fresh_state, load_reference, replay
 
 from ml.serving.windows import FeatureWindows
 
@@ -28,7 +28,9 @@ def given(test: dict[str, Any], relation: str) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("test", feature_unit_tests(), ids=lambda test: test["name"])
-def test_online_state_passes_the_dbt_unit_test(test: dict[str, Any], windows: FeatureWindows) -> None:
+def test_online_state_passes_the_dbt_unit_test(
+    test: dict[str, Any], windows: FeatureWindows
+) -> None:
     # given the unit test's silver rows
     transactions = given(test, "int_transactions_deduplicated")
     reports = given(test, "int_fraud_reports_deduplicated")

@@ -26,10 +26,11 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from serving_support import REPO_ROOT, load_reference, replay
+from support.serving import REPO_ROOT, load_reference, replay
 
-from ml.dbt_runner import run_dbt
-from ml.landing import FRAUD_REPORTS, TRANSACTIONS, write_landing
+from ml.platform.dbt import run_dbt
+from ml.platform.runtime import Runtime
+from ml.platform.settings import SimulationSettings, load_settings
 from ml.serving.bootstrap import (
     bootstrap_from_frames,
     bootstrap_from_warehouse,
@@ -38,9 +39,8 @@ from ml.serving.bootstrap import (
 from ml.serving.memory import InMemoryFeatureState, _Card
 from ml.serving.state import FeatureState
 from ml.serving.windows import FeatureWindows
-from ml.settings import SimulationSettings, load_settings
-from ml.simulate import SimulatedWorld, simulate
-from ml.warehouse import open_warehouse
+from ml.world.landing import FRAUD_REPORTS, TRANSACTIONS, write_landing
+from ml.world.simulator import SimulatedWorld, simulate
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +66,9 @@ def card_ties(world: SimulatedWorld, per_day: int, seed: int) -> None:
     previous = tx.groupby(["customer_id", "tx_time_days"])["transaction_id"].shift()
     rng = np.random.default_rng(seed)
     for _, candidates in tx.index[previous.notna()].to_series().groupby(tx["tx_time_days"]):
-        chosen = rng.choice(candidates.to_numpy(), size=min(per_day, len(candidates)), replace=False)
+        chosen = rng.choice(
+            candidates.to_numpy(), size=min(per_day, len(candidates)), replace=False
+        )
         earlier = tx.set_index("transaction_id").loc[previous[chosen].astype("int64")]
         for column in ("tx_datetime", "tx_time_seconds"):
             tx.loc[chosen, column] = earlier[column].to_numpy()
@@ -77,7 +79,9 @@ def terminal_tie(world: SimulatedWorld, day: int) -> tuple[int, int, int]:
     onto the terminal of a fraud, and report that fraud in that very second."""
     tx = world.transactions
     on_day = tx["tx_time_days"] == day
-    fraud = tx.index[on_day & (tx["tx_fraud"] == 1)][len(tx.index[on_day & (tx["tx_fraud"] == 1)]) // 2]
+    fraud = tx.index[on_day & (tx["tx_fraud"] == 1)][
+        len(tx.index[on_day & (tx["tx_fraud"] == 1)]) // 2
+    ]
     genuine = tx.index[on_day & (tx["tx_fraud"] == 0)]
     lower, higher = genuine[genuine < fraud][-1], genuine[genuine > fraud][0]
     for moved in (lower, higher):
@@ -89,7 +93,9 @@ def terminal_tie(world: SimulatedWorld, day: int) -> tuple[int, int, int]:
 
 
 @pytest.fixture(scope="module")
-def skew_day(tmp_path_factory: pytest.TempPathFactory, windows: FeatureWindows) -> Iterator[SkewDay]:
+def skew_day(
+    tmp_path_factory: pytest.TempPathFactory, windows: FeatureWindows
+) -> Iterator[SkewDay]:
     workdir = tmp_path_factory.mktemp("online-skew")
     landing = workdir / "landing"
     env = {
@@ -98,7 +104,9 @@ def skew_day(tmp_path_factory: pytest.TempPathFactory, windows: FeatureWindows) 
         "DBT_LOG_PATH": str(workdir / "logs"),
     }
     world = simulate(
-        SimulationSettings(customers=400, terminals=300, days=DAYS, seed=5, label_delay_days=LABEL_DELAY_DAYS)
+        SimulationSettings(
+            customers=400, terminals=300, days=DAYS, seed=5, label_delay_days=LABEL_DELAY_DAYS
+        )
     )
     card_ties(world, CARD_TIES_PER_DAY, seed=5)
     tie = terminal_tie(world, DAYS - 1)
@@ -115,16 +123,20 @@ def skew_day(tmp_path_factory: pytest.TempPathFactory, windows: FeatureWindows) 
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
             patch.setenv(name, value)
-        settings = load_settings(dbt={"project_dir": str(REPO_ROOT), "profiles_dir": str(REPO_ROOT)})
+        settings = load_settings(
+            dbt={"project_dir": str(REPO_ROOT), "profiles_dir": str(REPO_ROOT)}
+        )
         write_landing(world, landing, to_day=day - dt.timedelta(days=1))
         build()
-        with open_warehouse(settings, read_only=True) as warehouse:
+        with Runtime.build(settings).warehouse(read_only=True) as warehouse:
             state = bootstrap_from_warehouse(warehouse, windows)
             bootstrap_rows = read_bootstrap_rows(warehouse, windows)
         write_landing(world, landing, from_day=day, to_day=day)
         build()
-        with open_warehouse(settings, read_only=True) as warehouse:
-            gold = warehouse.read("gold.transaction_features", date_column="tx_date", start=day, end=day)
+        with Runtime.build(settings).warehouse(read_only=True) as warehouse:
+            gold = warehouse.read(
+                "gold.transaction_features", date_column="tx_date", start=day, end=day
+            )
     yield SkewDay(
         day=day,
         state=state,
@@ -148,7 +160,9 @@ def test_online_features_equal_the_gold_table_for_a_replayed_day(
 ) -> None:
     # given a state bootstrapped from the warehouse built through day D - 1
     state = skew_day.state
-    assert state.size().transactions > 0 and state.as_of < dt.datetime.combine(skew_day.day, dt.time())
+    assert state.size().transactions > 0 and state.as_of < dt.datetime.combine(
+        skew_day.day, dt.time()
+    )
     # when day D's transactions are served and its reports recorded, in time order
     online = replay(state, skew_day.transactions, skew_day.reports)
     # then every transaction of day D has gold's 21 features
@@ -175,9 +189,13 @@ def test_the_replayed_day_holds_ties_empty_windows_and_late_reports(
     assert (gold["customer_id_nb_tx_1day_window"] == 1).any()
     # ... some of D's reports are of D's transactions, and some of transactions more than the
     # terminal delay before D (frauds in D's terminal windows, unknown until then)
-    report_tx = reports.merge(skew_day.bootstrap_rows[0][["transaction_id", "tx_datetime"]], how="left")
+    report_tx = reports.merge(
+        skew_day.bootstrap_rows[0][["transaction_id", "tx_datetime"]], how="left"
+    )
     assert reports["transaction_id"].isin(tx["transaction_id"]).sum() >= 1
-    late = report_tx["tx_datetime"] < pd.Timestamp(skew_day.day - dt.timedelta(days=windows.delay_days))
+    late = report_tx["tx_datetime"] < pd.Timestamp(
+        skew_day.day - dt.timedelta(days=windows.delay_days)
+    )
     assert late.sum() >= 1
     # ... and knowing every label at once would change some features: the rule is not vacuous
     transactions, silver_reports = skew_day.bootstrap_rows
@@ -201,12 +219,19 @@ class TiesIgnored(InMemoryFeatureState):
 @pytest.mark.parametrize(
     "mutant",
     [
-        pytest.param(lambda w: InMemoryFeatureState(dataclasses.replace(w, delay_days=6)), id="delay-6"),
-        pytest.param(lambda w: InMemoryFeatureState(dataclasses.replace(w, delay_days=8, lookback_days=38)), id="delay-8"),
+        pytest.param(
+            lambda w: InMemoryFeatureState(dataclasses.replace(w, delay_days=6)), id="delay-6"
+        ),
+        pytest.param(
+            lambda w: InMemoryFeatureState(dataclasses.replace(w, delay_days=8, lookback_days=38)),
+            id="delay-8",
+        ),
         pytest.param(TiesIgnored, id="ties-ignored"),
     ],
 )
-def test_a_rule_changed_online_only_shows_as_skew(skew_day: SkewDay, windows: FeatureWindows, mutant) -> None:
+def test_a_rule_changed_online_only_shows_as_skew(
+    skew_day: SkewDay, windows: FeatureWindows, mutant
+) -> None:
     # given a state whose rules differ from the SQL's, bootstrapped from the same silver rows
     state = bootstrap_from_frames(mutant(windows), *skew_day.bootstrap_rows)
     # when day D is replayed through it

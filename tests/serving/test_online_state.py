@@ -8,19 +8,21 @@ import datetime as dt
 
 import pandas as pd
 import pytest
-from serving_support import load_reference, replay
+from support.serving import load_reference, replay
 
+from ml.platform.settings import SimulationSettings
 from ml.serving.memory import InMemoryFeatureState
 from ml.serving.rows import ReportRows, TransactionRows
 from ml.serving.windows import FeatureWindows
-from ml.settings import SimulationSettings
-from ml.simulate import simulate
+from ml.world.simulator import simulate
 
 
 @pytest.fixture(scope="module")
 def world() -> tuple[pd.DataFrame, pd.DataFrame]:
     """60 days of 300 cards with reports up to 20 days late: (transactions, reports) as landed."""
-    simulated = simulate(SimulationSettings(customers=300, terminals=300, days=60, seed=2, label_delay_days=20))
+    simulated = simulate(
+        SimulationSettings(customers=300, terminals=300, days=60, seed=2, label_delay_days=20)
+    )
     tx = simulated.transactions
     horizon = pd.Timestamp(simulated.end + dt.timedelta(days=1))
     reports = simulated.fraud_reports
@@ -51,14 +53,19 @@ def test_eviction_and_a_restart_from_the_log_change_no_feature(
     tx, reports = world
     day = tx["tx_time_days"]
     served = InMemoryFeatureState(windows)
-    replay(served, tx[day < 50], reports[reports["reported_at"] < tx.loc[day >= 50, "tx_datetime"].min()])
+    replay(
+        served,
+        tx[day < 50],
+        reports[reports["reported_at"] < tx.loc[day >= 50, "tx_datetime"].min()],
+    )
     before = served.size()
     assert served.evict() > 0 and served.size().transactions < before.transactions
     restarted = InMemoryFeatureState(windows)
     replay(restarted, tx[day < 40], reports.iloc[:0])
-    assert restarted.add_transactions(TransactionRows.from_frame(tx[(day >= 35) & (day < 50)])) == (
-        (day >= 40) & (day < 50)
-    ).sum()
+    assert (
+        restarted.add_transactions(TransactionRows.from_frame(tx[(day >= 35) & (day < 50)]))
+        == ((day >= 40) & (day < 50)).sum()
+    )
     known = reports[reports["reported_at"] < tx.loc[day >= 50, "tx_datetime"].min()]
     assert restarted.add_fraud_reports(ReportRows.from_frame(known)) == len(known)
     # when both serve days 50-59 with their reports
@@ -69,3 +76,18 @@ def test_eviction_and_a_restart_from_the_log_change_no_feature(
     comparison = load_reference().compare(after_restart, after_eviction, list(windows.columns()))
     assert comparison.equal, comparison.summary()
     assert served.as_of == restarted.as_of == tx["tx_datetime"].max()
+
+
+def test_the_settings_windows_are_the_dbt_projects(tmp_path):
+    # the online state takes its windows from the settings, the source of the dbt vars
+    from support.common import settings_for
+
+    from ml.serving.windows import FeatureWindows
+
+    settings = settings_for(tmp_path)
+    assert FeatureWindows.from_settings(settings) == FeatureWindows.from_dbt_project(
+        settings.dbt.project_dir
+    )
+    shorter = settings_for(tmp_path, features={"terminal_delay_days": 3})
+    assert FeatureWindows.from_settings(shorter).delay_days == 3
+    assert FeatureWindows.from_settings(shorter).lookback_days == 33

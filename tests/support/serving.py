@@ -23,7 +23,9 @@ def load_reference() -> ModuleType:
     """Import bench/pandas_features.py (bench/ is a folder of scripts, not a package)."""
     name = "fraudops_bench_pandas_features"
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "bench" / "pandas_features.py")
+        spec = importlib.util.spec_from_file_location(
+            name, REPO_ROOT / "bench" / "pandas_features.py"
+        )
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module  # dataclasses look their module up while it executes
         spec.loader.exec_module(module)
