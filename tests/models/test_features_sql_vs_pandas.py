@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from support.features import load_reference
+from support.features import load_reference, move_into_same_second
 
 from ml.platform.dbt import run_dbt
 from ml.platform.runtime import Runtime

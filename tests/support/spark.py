@@ -52,7 +52,7 @@ def spark_env(base: Path, landing_root: Path | None = None) -> dict[str, str]:
 def local_spark_target(base: Path) -> Any:
     """The dbt ``spark`` target of profiles.yml, resolved with its folders under ``base``."""
     from ml.platform.settings import load_settings
-    from ml.platform.warehouse import resolve_target
+    from ml.platform.targets import resolve_target
 
     saved = {key: os.environ.get(key) for key in spark_env(base)}
     os.environ.update(spark_env(base))
@@ -60,7 +60,7 @@ def local_spark_target(base: Path) -> Any:
         settings = load_settings(
             dbt={"project_dir": str(REPO_ROOT), "profiles_dir": str(REPO_ROOT)}
         )
-        return resolve_target(settings, "spark")
+        return resolve_target(settings.dbt, "spark")
     finally:
         for key, value in saved.items():
             if value is None:
@@ -184,7 +184,7 @@ class SparkDbtWorker:
             [
                 sys.executable,
                 "-c",
-                "from ml.operations.replay import dbt_worker_main; dbt_worker_main()",
+                "from ml.platform.dbt_worker import dbt_worker_main; dbt_worker_main()",
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
