@@ -170,6 +170,8 @@ class LoadedModel(ModelInputs):
 
     flavor: str
     _predict: Callable[[pd.DataFrame], np.ndarray] = field(repr=False)
+    # the fitted scikit-learn model (sklearn flavor; None for pyfunc): ml.explain reads it
+    estimator: Any = field(default=None, repr=False)
 
     def scores(self, frame: pd.DataFrame, n_threads: int | None = 1, min_chunk_rows: int = MIN_CHUNK_ROWS) -> np.ndarray:
         """Fraud scores of the rows of ``frame`` (the input columns in signature order, float64).
@@ -258,6 +260,7 @@ def load_model(name: str, version: str, overlap: Callable[[ModelInputs], None] |
 
             flavor = "sklearn"
         else:
+            estimator = None
             pyfunc = mlflow.pyfunc.load_model(local)
 
             def predict(x: pd.DataFrame) -> np.ndarray:
@@ -265,7 +268,9 @@ def load_model(name: str, version: str, overlap: Callable[[ModelInputs], None] |
                 return out[:, -1] if out.ndim == 2 else out
 
             flavor = "pyfunc"
-    return LoadedModel(name=name, version=str(version), inputs=inputs, flavor=flavor, _predict=predict)
+    return LoadedModel(
+        name=name, version=str(version), inputs=inputs, flavor=flavor, _predict=predict, estimator=estimator
+    )
 
 
 def check_signature(model: ModelInputs, table: str, table_columns: Sequence[str]) -> None:

@@ -1,0 +1,205 @@
+"""Reason codes: exact per-row feature contributions of every candidate model (ml/models.py).
+
+What DataRobot calls *prediction explanations*. For one row, the contributions ``phi_j`` of the
+features plus a base value add up exactly to the model's raw output:
+
+===========================  =====================================  ============  ==============
+model (last pipeline step)   method                                 space         raw output
+===========================  =====================================  ============  ==============
+LogisticRegression           coefficient x standardised value       log-odds      decision_function
+HistGradientBoosting         SHAP TreeExplainer (path-dependent)    log-odds      decision_function
+RandomForest                 SHAP TreeExplainer (path-dependent)    probability   predict_proba[:, 1]
+===========================  =====================================  ============  ==============
+
+* Logistic regression: the pipeline's ``StandardScaler`` makes every feature's training mean 0,
+  so ``phi_j = coef_j * z_j`` is the exact (interventional, independent-features) Shapley value
+  against the training mean and the base value is the intercept.
+* Gradient boosting: the trees add up in log-odds, so TreeSHAP is exact there.
+* Random forest: the forest *averages probabilities* of its trees; the log of the odds of an
+  average is not a sum over trees, so no exact additive log-odds attribution exists. Its
+  contributions are in probability space (they add up to ``predict_proba[:, 1]``); ``space``
+  says which, and strengths of two model families are not comparable.
+
+Preprocessing: the pipeline steps before the estimator must map each feature to itself (the
+scalers, ``passthrough``); the rows are transformed by them, explained, and reported with the
+*original* feature values. Anything else raises :class:`ExplanationError`.
+
+One :class:`Explainer` per model version serves both paths: online (``explain`` of a few rows,
+about 0.1-0.3 ms a row, bench/bench_explain.py) and batch (``top_reasons`` of a day's alerts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from ml.errors import FraudopsError
+
+if TYPE_CHECKING:
+    from ml.registry import LoadedModel
+
+Space = Literal["log_odds", "probability"]
+TOP_REASONS = 3
+#: Columns of the reason rows (``top_reasons``), before the scoring run adds its ids.
+REASON_COLUMNS = ("row", "reason_rank", "feature", "feature_value", "strength")
+_COLUMNWISE = ("StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler")
+
+
+class ExplanationError(FraudopsError):
+    """A model this module cannot explain exactly."""
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Contributions of ``features`` for each row: ``contributions.sum(1) + base_value == raw``."""
+
+    features: list[str]
+    contributions: np.ndarray  # (rows, features), float64
+    base_value: float
+    raw: np.ndarray  # the model's own raw output of each row (decision_function or probability)
+    space: Space
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.contributions, columns=self.features)
+
+
+def _split(estimator: Any) -> tuple[list[Any], Any]:
+    """The preprocessing steps (checked column-wise) and the final estimator of a model."""
+    steps = [step for _, step in getattr(estimator, "steps", [("model", estimator)])]
+    head, last = steps[:-1], steps[-1]
+    for step in head:
+        if step in (None, "passthrough"):
+            continue
+        if type(step).__name__ not in _COLUMNWISE:
+            raise ExplanationError(
+                f"cannot explain a pipeline with a {type(step).__name__} step: reason codes map each "
+                f"input feature to itself, which only {', '.join(_COLUMNWISE)} and passthrough keep"
+            )
+    return [s for s in head if s not in (None, "passthrough")], last
+
+
+class Explainer:
+    """Exact reason codes of one fitted model (a candidate Pipeline or its final estimator).
+
+    ``features`` are the model's input columns, in order (the signature of the version).
+    Build it once per model version (the SHAP tree structures are extracted then), then call
+    :meth:`explain` or :meth:`top_reasons` for any number of rows.
+    """
+
+    def __init__(self, estimator: Any, features: Sequence[str]):
+        self.features = list(features)
+        self._head, self._model = _split(estimator)
+        kind = type(self._model).__name__
+        if kind == "LogisticRegression":
+            coef = np.asarray(self._model.coef_, dtype="float64")
+            if coef.shape[0] != 1:
+                raise ExplanationError("cannot explain a multi-class logistic regression")
+            self._coef = coef[0]
+            self._intercept = float(np.ravel(self._model.intercept_)[0])
+            self.method, self.space = "linear", "log_odds"
+        elif kind in ("HistGradientBoostingClassifier", "RandomForestClassifier"):
+            import shap
+
+            self._tree = shap.TreeExplainer(self._model)
+            base = np.ravel(self._tree.expected_value)
+            self.space = "log_odds" if kind == "HistGradientBoostingClassifier" else "probability"
+            self._base = float(base[0] if self.space == "log_odds" else base[-1])
+            self.method = "tree_shap"
+        else:
+            raise ExplanationError(
+                f"no exact explanation for {kind}; reason codes cover LogisticRegression, "
+                "HistGradientBoostingClassifier and RandomForestClassifier"
+            )
+        if len(self.features) != int(getattr(self._model, "n_features_in_", len(self.features))):
+            raise ExplanationError(
+                f"the model has {self._model.n_features_in_} inputs, not the {len(self.features)} features given"
+            )
+        self.kind = kind
+
+    @classmethod
+    def for_model(cls, model: LoadedModel) -> Explainer:
+        """The explainer of a loaded registry version (sklearn flavor only)."""
+        estimator = getattr(model, "estimator", None)
+        if estimator is None:
+            raise ExplanationError(
+                f"{model.name} v{model.version} is a {model.flavor} model without its scikit-learn "
+                "estimator; reason codes need a model logged by ml train"
+            )
+        return cls(estimator, model.columns)
+
+    def _named(self, values: np.ndarray, step: Any) -> pd.DataFrame | np.ndarray:
+        """``values`` as ``step`` was fitted: a named frame if it saw feature names (no warning)."""
+        names = getattr(step, "feature_names_in_", None)
+        return pd.DataFrame(values, columns=list(names), copy=False) if names is not None else values
+
+    def _matrix(self, x: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(original values, values as the estimator sees them), float64."""
+        if isinstance(x, pd.DataFrame):
+            x = x[self.features].to_numpy(dtype="float64")
+        original = np.ascontiguousarray(x, dtype="float64").reshape(-1, len(self.features))
+        seen = original
+        if len(original):
+            for step in self._head:
+                seen = np.asarray(step.transform(self._named(seen, step)), dtype="float64")
+        return original, seen
+
+    def explain(self, x: pd.DataFrame | np.ndarray) -> Explanation:
+        """Contributions of every feature for every row of ``x`` (columns = ``features``)."""
+        _, seen = self._matrix(x)
+        if self.method == "linear":
+            phi = seen * self._coef
+            base = self._intercept
+            raw = seen @ self._coef + base
+        elif not len(seen):
+            phi, base, raw = np.empty((0, len(self.features))), self._base, np.empty(0)
+        else:
+            values = np.asarray(self._tree.shap_values(seen, check_additivity=False), dtype="float64")
+            phi = values[..., -1] if values.ndim == 3 else values
+            base = self._base
+            named = self._named(seen, self._model)
+            if self.space == "log_odds":
+                raw = np.asarray(self._model.decision_function(named), dtype="float64")
+            else:
+                raw = np.asarray(self._model.predict_proba(named)[:, 1], dtype="float64")
+        return Explanation(self.features, np.ascontiguousarray(phi), float(base), raw, self.space)
+
+    def top_reasons(self, x: pd.DataFrame | np.ndarray, k: int = TOP_REASONS) -> pd.DataFrame:
+        """The ``k`` features pushing each row most towards fraud (largest signed contribution
+        first; a row with fewer than ``k`` positive ones shows the least negative next). One row
+        per (input row, rank): ``row`` (position in ``x``), ``reason_rank`` 1..k, ``feature``,
+        ``feature_value`` (the original, unscaled value) and ``strength`` (the contribution)."""
+        original, _ = self._matrix(x)
+        n = len(original)
+        k = min(k, len(self.features))
+        if n == 0:
+            return pd.DataFrame(
+                {
+                    "row": np.empty(0, "int64"),
+                    "reason_rank": np.empty(0, "int32"),
+                    "feature": np.empty(0, object),
+                    "feature_value": np.empty(0, "float64"),
+                    "strength": np.empty(0, "float64"),
+                }
+            )
+        phi = self.explain(original).contributions
+        # top k by strength, descending; ties by feature order (stable)
+        order = np.argsort(-phi, axis=1, kind="stable")[:, :k]
+        rows = np.repeat(np.arange(n), k)
+        columns = order.ravel()
+        return pd.DataFrame(
+            {
+                "row": rows.astype("int64"),
+                "reason_rank": np.tile(np.arange(1, k + 1), n).astype("int32"),
+                "feature": np.asarray(self.features, dtype=object)[columns],
+                "feature_value": original[rows, columns],
+                "strength": phi[rows, columns],
+            },
+            columns=list(REASON_COLUMNS),
+        )
+
+
+__all__ = ["REASON_COLUMNS", "TOP_REASONS", "Explainer", "Explanation", "ExplanationError"]
