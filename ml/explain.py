@@ -202,4 +202,84 @@ class Explainer:
         )
 
 
-__all__ = ["REASON_COLUMNS", "TOP_REASONS", "Explainer", "Explanation", "ExplanationError"]
+
+
+# --- the scoring.prediction_explanations rows of a scoring run ----------------------------------
+
+#: One row per (alerted transaction, model version, reason rank) - docs/architecture.md.
+EXPLANATION_KEYS = ("transaction_id", "model_version", "reason_rank")
+EXPLANATION_COLUMNS = (
+    "transaction_id",
+    "model_name",
+    "model_version",
+    "reason_rank",
+    "feature",
+    "feature_value",
+    "strength",
+    "strength_space",
+    "scored_at",
+)
+
+
+def explanations_frame(
+    explainer: Explainer | None,
+    transaction_ids: np.ndarray,
+    x: pd.DataFrame | np.ndarray,
+    alerted: np.ndarray,
+    model_name: str,
+    model_version: str,
+    scored_at: Any,
+    k: int = TOP_REASONS,
+) -> pd.DataFrame:
+    """The top ``k`` reasons of every alerted row of ``x`` (``alerted`` a boolean mask), as
+    ``scoring.prediction_explanations`` rows; typed and empty without alerts or explainer."""
+    alerted = np.asarray(alerted, dtype=bool)
+    if explainer is None or not alerted.any():
+        frame = pd.DataFrame({c: [] for c in REASON_COLUMNS}).astype(
+            {"row": "int64", "reason_rank": "int32", "feature": object, "feature_value": "float64", "strength": "float64"}
+        )
+        space = explainer.space if explainer is not None else "log_odds"
+    else:
+        rows = x[alerted] if isinstance(x, np.ndarray) else x.loc[alerted]
+        frame = explainer.top_reasons(rows, k)
+        space = explainer.space
+    ids = np.asarray(transaction_ids, dtype="int64")[alerted][frame["row"].to_numpy()]
+    return pd.DataFrame(
+        {
+            "transaction_id": ids,
+            "model_name": pd.Series([model_name] * len(frame), dtype=object),
+            "model_version": pd.Series([str(model_version)] * len(frame), dtype=object),
+            "reason_rank": frame["reason_rank"].to_numpy(dtype="int32"),
+            "feature": frame["feature"].to_numpy(dtype=object),
+            "feature_value": frame["feature_value"].to_numpy(dtype="float64"),
+            "strength": frame["strength"].to_numpy(dtype="float64"),
+            "strength_space": pd.Series([space] * len(frame), dtype=object),
+            "scored_at": np.full(len(frame), np.datetime64(scored_at, "us")),
+        },
+        columns=list(EXPLANATION_COLUMNS),
+    )
+
+
+__all__ = [
+    "EXPLANATION_COLUMNS",
+    "EXPLANATION_KEYS",
+    "REASON_COLUMNS",
+    "TOP_REASONS",
+    "Explainer",
+    "Explanation",
+    "ExplanationError",
+    "explainer_or_none",
+    "explanations_frame",
+]
+
+
+def explainer_or_none(model: LoadedModel) -> Explainer | None:
+    """:meth:`Explainer.for_model`, or ``None`` (with a warning logged) for a model that cannot be
+    explained exactly: its alerts are then written without reasons."""
+    import logging
+
+    try:
+        return Explainer.for_model(model)
+    except ExplanationError as exc:
+        logging.getLogger(__name__).warning("no reason codes for %s v%s: %s", model.name, model.version, exc)
+        return None

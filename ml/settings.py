@@ -223,6 +223,8 @@ class ScoringSettings(_Section):
     """Tables ``ml score`` / ``ml promote`` write (alerts use ``model.alert_threshold``)."""
 
     predictions_table: str = "scoring.predictions"
+    # Top reasons (ml/explain.py) of every alerted transaction, written with the predictions.
+    explanations_table: str = "scoring.prediction_explanations"
     feature_reference_table: str = "scoring.feature_reference"
     # Threads predicting (row chunks, one OpenMP thread each); null = all cores.
     n_threads: int | None = Field(None, gt=0)
