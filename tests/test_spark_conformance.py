@@ -55,7 +55,12 @@ LAYERS = [
     "gold.landing_exact_duplicates",
     "gold.transaction_features",
 ]
-SCORING_TABLES = ["scoring.predictions", "scoring.feature_reference", "scoring.feature_reference_sample"]
+SCORING_TABLES = [
+    "scoring.predictions",
+    "scoring.prediction_explanations",
+    "scoring.feature_reference",
+    "scoring.feature_reference_sample",
+]
 
 
 class Built:
