@@ -408,7 +408,7 @@ def promote_command(
     from ml.registry import promote
 
     settings = _target_settings(target)
-    change = promote(settings, version=version, force=force, reason=reason, target=target)
+    change = promote(settings, version=version, force=force, reason=reason, target=target, require_card=True)
     replaced = f"v{change.replaced_version} is now previous_champion" if change.replaced_version else "first champion"
     forced = " [bold yellow](forced)[/]" if change.forced else ""
     console.print(
@@ -475,6 +475,24 @@ def score_command(
 
 
 # --- ml report -----------------------------------------------------------------------------------
+@app.command("model-card")
+@user_errors
+def model_card_command(
+    version: str = typer.Option(..., help="Registered version to document."),
+    output: str | None = typer.Option(None, help="HTML file (default: model_card_<name>_v<N>.html)."),
+    log: bool = typer.Option(True, "--log/--no-log", help="Log it to the version's run and link it (ml promote needs it)."),
+    target: str | None = _TARGET,
+) -> None:
+    """Write the model card of a version (SR 11-7 sections, one self-contained HTML file)."""
+    from ml.model_card import write_model_card
+
+    settings = _target_settings(target)
+    result = write_model_card(settings, version, output, log=log, target=target)
+    logged = f"; logged as {result.artifact_uri}" if result.artifact_uri else ""
+    console.print(f"model card of {settings.model.name} v{version}: {result.sections} sections{logged}", highlight=False)
+    print(result.path)
+
+
 @app.command("report")
 @user_errors
 def report_command(

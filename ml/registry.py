@@ -782,8 +782,12 @@ def promote(
     reason: str | None = None,
     user: str | None = None,
     target: str | None = None,
+    require_card: bool = False,
 ) -> AliasChange:
     """Move alias ``champion`` to the validated challenger (or ``version``).
+
+    With ``require_card`` (``ml promote``) a version without its model card (ml/model_card.py)
+    is refused too, unless ``force``.
 
     Refuses a version that has not passed :func:`validate` against the current champion unless
     ``force`` with a ``reason``. The replaced champion gets ``previous_champion``; the promoted
@@ -809,6 +813,10 @@ def promote(
     if champion is not None and str(champion.version) == number:
         raise ModelRegistryError(f"{name} v{number} is already the champion")
     blocker = promotion_blocker(candidate, champion)
+    if require_card and not blocker:
+        from ml.model_card import card_blocker
+
+        blocker = card_blocker(candidate)
     if blocker and not force:
         raise ModelRegistryError(f"{blocker}; run ml validate, or pass --force --reason '...'")
     added = ensure_feature_reference(settings, candidate, target)
