@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from browser import Chromium, find_chromium
 
 from ml.settings import EXTRA_FEATURES, FEATURES, Settings, load_settings
 from ml.warehouse import open_warehouse
@@ -230,3 +231,15 @@ def isolated_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in [n for n in os.environ if n.startswith("FRAUDOPS__")]:
         monkeypatch.delenv(name)
     return tmp_path
+
+
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory: pytest.TempPathFactory):
+    """Headless Chromium (tests/browser.py) for the HTML pages: the report, the model card."""
+    executable = find_chromium()
+    if executable is None:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing in CI: `make browser` should have installed it")
+        pytest.skip("no Chromium here: run `make browser` (apt-get install chromium)")
+    with Chromium.launch(tmp_path_factory.mktemp("chromium"), executable) as browser:
+        yield browser

@@ -4,11 +4,10 @@ screenshot is kept under reports/ci-artifacts/ as a CI artefact."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from browser import Chromium, find_chromium
+from browser import Chromium
 from conftest import REPO_ROOT, settings_for
 from test_report_fixtures import register_aliases, write_report_warehouse
 
@@ -35,17 +34,6 @@ ALL_DRAWN = (
     "Array.from(document.querySelectorAll('[data-chart] .js-plotly-plot'))"
     ".every(p => p._fullLayout && p.querySelector('.main-svg'))"
 )
-
-
-@pytest.fixture(scope="module")
-def chromium(tmp_path_factory: pytest.TempPathFactory):
-    executable = find_chromium()
-    if executable is None:
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is missing in CI: `make browser` should have installed it")
-        pytest.skip("no Chromium here: run `make browser` (apt-get install chromium)")
-    with Chromium.launch(tmp_path_factory.mktemp("chromium"), executable) as browser:
-        yield browser
 
 
 def test_the_full_report_renders_in_chromium(
