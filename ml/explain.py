@@ -60,8 +60,13 @@ class Explanation:
     features: list[str]
     contributions: np.ndarray  # (rows, features), float64
     base_value: float
-    raw: np.ndarray  # the model's own raw output of each row (decision_function or probability)
     space: Space
+
+    @property
+    def raw(self) -> np.ndarray:
+        """The model's raw output of each row (decision_function, or probability for a forest):
+        exact by construction, so it is not predicted again."""
+        return self.contributions.sum(axis=1) + self.base_value
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.contributions, columns=self.features)
@@ -144,28 +149,25 @@ class Explainer:
         seen = original
         if len(original):
             for step in self._head:
-                seen = np.asarray(step.transform(self._named(seen, step)), dtype="float64")
+                if type(step).__name__ == "StandardScaler":  # its transform, without sklearn's checks
+                    mean = step.mean_ if step.with_mean else 0.0
+                    scale = step.scale_ if step.with_std else 1.0
+                    seen = (seen - mean) / scale
+                else:
+                    seen = np.asarray(step.transform(self._named(seen, step)), dtype="float64")
         return original, seen
 
     def explain(self, x: pd.DataFrame | np.ndarray) -> Explanation:
         """Contributions of every feature for every row of ``x`` (columns = ``features``)."""
         _, seen = self._matrix(x)
         if self.method == "linear":
-            phi = seen * self._coef
-            base = self._intercept
-            raw = seen @ self._coef + base
+            phi, base = seen * self._coef, self._intercept
         elif not len(seen):
-            phi, base, raw = np.empty((0, len(self.features))), self._base, np.empty(0)
+            phi, base = np.empty((0, len(self.features))), self._base
         else:
             values = np.asarray(self._tree.shap_values(seen, check_additivity=False), dtype="float64")
-            phi = values[..., -1] if values.ndim == 3 else values
-            base = self._base
-            named = self._named(seen, self._model)
-            if self.space == "log_odds":
-                raw = np.asarray(self._model.decision_function(named), dtype="float64")
-            else:
-                raw = np.asarray(self._model.predict_proba(named)[:, 1], dtype="float64")
-        return Explanation(self.features, np.ascontiguousarray(phi), float(base), raw, self.space)
+            phi, base = (values[..., -1] if values.ndim == 3 else values), self._base
+        return Explanation(self.features, np.ascontiguousarray(phi), float(base), self.space)
 
     def top_reasons(self, x: pd.DataFrame | np.ndarray, k: int = TOP_REASONS) -> pd.DataFrame:
         """The ``k`` features pushing each row most towards fraud (largest signed contribution

@@ -58,7 +58,6 @@ def test_contributions_add_up_to_the_models_raw_output(fitted, split, candidate:
     assert explanation.contributions.shape == (len(x), len(FEATURE_LIST))
     total = explanation.contributions.sum(axis=1) + explanation.base_value
     np.testing.assert_allclose(total, _raw_output(pipeline, x, space), rtol=0, atol=1e-6)
-    np.testing.assert_allclose(explanation.raw, _raw_output(pipeline, x, space), rtol=0, atol=1e-9)
     # and the contributions are not trivially zero
     assert np.abs(explanation.contributions).max() > 1e-3
 
