@@ -129,3 +129,34 @@ def test_models_it_cannot_explain_exactly_are_refused(split):
         Explainer(mixing.fit(x, y), FEATURE_LIST)
     with pytest.raises(ExplanationError, match="DecisionTreeClassifier"):
         Explainer(DecisionTreeClassifier().fit(x, y), FEATURE_LIST)
+
+
+@pytest.mark.parametrize("candidate", ["hist_gradient_boosting", "random_forest"])
+def test_tree_contributions_equal_shaps_tree_explainer(fitted, split, candidate: str):
+    shap = pytest.importorskip("shap")
+    # given a trained tree candidate and test rows, one of them with a missing value
+    _, test = split
+    x = feature_matrix(test.head(300), FEATURE_LIST)
+    x.iloc[0, 0] = np.nan
+    model = fitted[candidate].named_steps["model"]
+
+    # when both explain them
+    ours = Explainer(fitted[candidate], FEATURE_LIST).explain(x)
+    reference = shap.TreeExplainer(model)
+    theirs = np.asarray(reference.shap_values(x.to_numpy(), check_additivity=False))
+    theirs = theirs[..., 1] if theirs.ndim == 3 else theirs
+
+    # then ml.treeshap gives shap's path-dependent values and base value
+    np.testing.assert_allclose(ours.contributions, theirs, rtol=0, atol=1e-9)
+    assert ours.base_value == pytest.approx(float(np.ravel(reference.expected_value)[-1]), abs=1e-9)
+
+
+def test_scoring_does_not_import_shap():
+    # given a fresh interpreter importing what `ml score` imports to explain a tree model
+    import subprocess
+    import sys
+
+    code = "import sys, ml.score, ml.explain, ml.treeshap; print('shap' in sys.modules, 'numba' in sys.modules)"
+    # when / then neither shap nor numba is loaded
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
