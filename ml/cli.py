@@ -468,7 +468,8 @@ def score_command(
     table.add_row("transactions not scored yet", f"{result.rows_read:,}")
     table.add_row("predictions written", f"{result.rows_added:,} to {settings.scoring.predictions_table}")
     table.add_row(f"alerts (score >= {result.alert_threshold:g})", f"{result.alerts:,}")
-    phases = ("registry", "read", "predict", "write")
+    table.add_row("reasons written (top 3 per alert)", f"{result.explanations_added:,} to {settings.scoring.explanations_table}")
+    phases = [p for p in ("registry", "read", "predict", "explain", "write") if p in result.seconds]
     table.add_row("seconds (" + " + ".join(phases) + ")", " + ".join(f"{result.seconds[p]:.2f}" for p in phases))
     table.add_row("rows/s", f"{result.rows_per_second:,.0f}")
     console.print(table)

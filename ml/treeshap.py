@@ -13,7 +13,7 @@ of the path's cover fractions at those splits. The Shapley value of ``i`` in ``F
 ``v * (o_i - z_i) * sum_k q_k k! (m-1-k)! / m!`` with ``q`` the coefficients of
 ``prod_{j != i} (z_j + o_j t)``; that sum is ``integral_0^1 prod_{j != i} (z_j (1-s) + o_j s) ds``
 (Beta integrals), a polynomial of degree ``m - 1`` that Gauss-Legendre quadrature integrates
-exactly with ``m // 2 + 1`` points. A tree's values are the sums over its leaves. Leaves are padded
+exactly with ``ceil(m / 2)`` points. A tree's values are the sums over its leaves. Leaves are padded
 to the same number of features with null players (``z = o = 1``), which leaves every other
 player's value unchanged, so all leaves of all trees are computed at once.
 """
@@ -25,7 +25,9 @@ from typing import Any
 
 import numpy as np
 
-CHUNK_ROWS = 256  # rows per vectorised block (memory: rows x leaves x features per path)
+#: Elements of the largest temporary array (rows x leaves x path features x quadrature points):
+#: 2M float64 = 16 MB, so a 200-tree forest (~10^5 leaves) is explained a few rows at a time.
+CHUNK_ELEMENTS = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ class PathTable:
             self.value[i] = float(tree.value[leaf]) * scale
         self.base_value = float(np.sum(self.value * self.zero.prod(axis=1)) + offset)
         # Gauss-Legendre nodes and weights on [0, 1], exact up to degree 2 * points - 1 >= width - 1
-        points, weights = np.polynomial.legendre.leggauss(width // 2 + 1)
+        points, weights = np.polynomial.legendre.leggauss(max(1, (width + 1) // 2))
         self.nodes, self.quadrature_weights = (points + 1.0) / 2.0, weights / 2.0
         onehot = np.zeros((n_leaves * width, n_features))
         real = slot_feature.ravel() >= 0
@@ -102,8 +104,10 @@ class PathTable:
         if self.float32_inputs:
             x = x.astype("float32").astype("float64")
         out = np.empty((len(x), self.n_features))
-        for start in range(0, len(x), CHUNK_ROWS):
-            out[start : start + CHUNK_ROWS] = self._chunk(x[start : start + CHUNK_ROWS])
+        per_row = self.zero.size * (len(self.nodes) + 1)
+        rows = max(1, CHUNK_ELEMENTS // per_row)
+        for start in range(0, len(x), rows):
+            out[start : start + rows] = self._chunk(x[start : start + rows])
         return out
 
     def _chunk(self, x: np.ndarray) -> np.ndarray:
