@@ -62,6 +62,7 @@ class CardData:
     manifest: dict[str, str]
     settings: Settings
     evaluation: dict[str, Any] = field(default_factory=dict)
+    prequential: dict[str, Any] | None = None
     notes: dict[str, str] = field(default_factory=dict)
 
 
@@ -120,6 +121,26 @@ def _approvals(client: Any, name: str) -> list[dict[str, str]]:
             }
         )
     return rows
+
+
+def _prequential(client: Any, experiment_id: str, candidate: str, hyperparameters: dict[str, str]) -> dict[str, Any] | None:
+    """The latest ``ml evaluate`` run that evaluated this candidate with the same
+    hyperparameters (prequential protocol), or ``None``."""
+    runs = client.search_runs(
+        [experiment_id], "tags.`fraudops.command` = 'evaluate'", order_by=["attributes.start_time DESC"], max_results=50
+    )
+    for run in runs:
+        params = run.data.params
+        same = all(params.get(f"model.{candidate}.{k}") == v for k, v in hyperparameters.items())
+        if hyperparameters and same:
+            prefix = f"{candidate}."
+            return {
+                "run_id": run.info.run_id,
+                "folds": params.get("folds", "?"),
+                "last_test_end": params.get("last_test_end", "?"),
+                "metrics": {k.removeprefix(prefix): v for k, v in sorted(run.data.metrics.items()) if k.startswith(prefix)},
+            }
+    return None
 
 
 def _model_files(name: str, version: str) -> tuple[dict[str, Any], dict[str, str]]:
@@ -186,6 +207,9 @@ def collect(settings: Settings, version: str, target: str | None = None) -> Card
         manifest=_manifest(settings),
         settings=settings,
         notes=notes,
+    )
+    card.prequential = _prequential(
+        client, run.info.experiment_id, dict(mv.tags or {}).get("candidate", ""), card.hyperparameters
     )
     try:
         card.evaluation = evaluate(settings, card, target)

@@ -152,3 +152,17 @@ def test_a_card_of_an_unvalidated_version_says_so(reg: Reg, tmp_path: Path):
     assert "has not been validated (ml validate)" in text
     assert "has been champion yet" in text
     assert result.artifact_uri is None and CARD_TAG not in reg.version(version).tags
+
+
+def test_the_card_shows_the_prequential_evaluation_of_its_configuration(reg: Reg, champion: str, tmp_path: Path):
+    from ml.evaluate import prequential
+
+    # given a prequential evaluation of the same candidate and hyperparameters
+    result = prequential(reg.settings, folds=2, candidates=["logistic_regression"])
+    # when the card is written
+    card = write_model_card(reg.settings, champion, tmp_path / "card.html", log=False)
+    # then its performance section shows that run's fold means and spreads
+    html = card.path.read_text()
+    page = Page(html)
+    assert result.run_id in html and page.rows["prequential"] >= 2
+    assert "average_precision_mean" in html and "average_precision_std" in html
