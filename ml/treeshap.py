@@ -28,6 +28,8 @@ import numpy as np
 #: Elements of the largest temporary array (rows x leaves x path features x quadrature points):
 #: 2M float64 = 16 MB, so a 200-tree forest (~10^5 leaves) is explained a few rows at a time.
 CHUNK_ELEMENTS = 2_000_000
+#: Largest table of precomputed leaf values (cases x path features): 4M float64 = 32 MB.
+TABLE_ELEMENTS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,29 @@ class PathTable:
         real = slot_feature.ravel() >= 0
         onehot[np.flatnonzero(real), slot_feature.ravel()[real]] = 1.0
         self.onehot = onehot
+        self._table_of_patterns((slot_feature >= 0).sum(axis=1))
+
+    def _table_of_patterns(self, features_per_leaf: np.ndarray) -> None:
+        """Precompute each leaf's values for every pattern of followed / not-followed features
+        (``o`` is 0 or 1, so a leaf with ``m`` features has ``2^m`` cases) when that fits in
+        TABLE_ELEMENTS: explaining is then a lookup (a boosting model: ~10^4 cases)."""
+        width = self.zero.shape[1]
+        cases = 2 ** features_per_leaf.astype("int64")
+        self.table = None
+        if int(cases.sum()) * width > TABLE_ELEMENTS:
+            return  # deep forests: the quadrature per row
+        self.offsets = np.concatenate([[0], np.cumsum(cases)[:-1]])
+        self.bits = np.where(np.arange(width)[None, :] < features_per_leaf[:, None], 2 ** np.arange(width), 0)
+        table = np.zeros((int(cases.sum()), width))
+        for m in np.unique(features_per_leaf):
+            leaves = np.flatnonzero(features_per_leaf == m)
+            patterns = (np.arange(2**m)[:, None] >> np.arange(m)[None, :]) & 1  # 2^m x m
+            o = np.ones((2**m, len(leaves), width))
+            o[:, :, :m] = patterns[:, None, :]
+            phi = self._phi(o, leaves)
+            index = self.offsets[leaves][None, :] + np.arange(2**m)[:, None]
+            table[index] = phi
+        self.table = table
 
     def shap_values(self, x: np.ndarray) -> np.ndarray:
         """Contributions (rows x features) of ``x`` (float64 rows x features)."""
@@ -104,13 +129,16 @@ class PathTable:
         if self.float32_inputs:
             x = x.astype("float32").astype("float64")
         out = np.empty((len(x), self.n_features))
-        per_row = self.zero.size * (len(self.nodes) + 1)
+        n_leaves, width = self.zero.shape
+        per_row = n_leaves * max(self.node_slot.shape[1], width) * (2 if self.table is not None else len(self.nodes) + 1)
         rows = max(1, CHUNK_ELEMENTS // per_row)
         for start in range(0, len(x), rows):
             out[start : start + rows] = self._chunk(x[start : start + rows])
         return out
 
-    def _chunk(self, x: np.ndarray) -> np.ndarray:
+    def _follows(self, x: np.ndarray) -> np.ndarray:
+        """``o``: rows x leaves x path features, 1 where the row follows the leaf's path at every
+        split on the feature (padding slots: 1)."""
         n, (n_leaves, width) = len(x), self.zero.shape
         values = x[:, self.node_feature]  # rows x leaves x depth
         with np.errstate(invalid="ignore"):
@@ -120,14 +148,26 @@ class PathTable:
         leaf_index = np.arange(n_leaves)
         for d in range(self.node_slot.shape[1]):
             one[:, leaf_index, self.node_slot[:, d]] &= follows[:, :, d]
-        o = one[:, :, :width].astype("float64")
+        return one[:, :, :width]
+
+    def _phi(self, o: np.ndarray, leaves: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Leaf-level Shapley values (cases x leaves x path features) of ``o`` for ``leaves``."""
+        zero, value = self.zero[leaves], self.value[leaves]
         # sum_k q_k k!(m-1-k)!/m! = integral_0^1 prod_{j != i} (z_j (1 - s) + o_j s) ds: a polynomial
         # of degree m - 1 in s, integrated exactly by Gauss-Legendre quadrature
-        factors = self.zero[None, :, :, None] * (1.0 - self.nodes) + o[..., None] * self.nodes
+        factors = zero[None, :, :, None] * (1.0 - self.nodes) + o[..., None] * self.nodes
         product = factors.prod(axis=2, keepdims=True)
         others = np.divide(product, factors, out=np.zeros_like(factors), where=factors != 0)
-        phi = (o - self.zero[None]) * (others @ self.quadrature_weights)
-        phi *= self.value[None, :, None]
+        return (o - zero[None]) * (others @ self.quadrature_weights) * value[None, :, None]
+
+    def _chunk(self, x: np.ndarray) -> np.ndarray:
+        n, (n_leaves, width) = len(x), self.zero.shape
+        o = self._follows(x)
+        if self.table is not None:
+            case = (o * self.bits[None]).sum(axis=2)  # rows x leaves
+            phi = self.table[self.offsets[None, :] + case]
+        else:
+            phi = self._phi(o.astype("float64"))
         return phi.reshape(n, n_leaves * width) @ self.onehot
 
 

@@ -160,3 +160,18 @@ def test_scoring_does_not_import_shap():
     # when / then neither shap nor numba is loaded
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_the_lookup_table_and_the_quadrature_give_the_same_values(fitted, split, monkeypatch):
+    from ml import treeshap
+
+    # given the boosting model's leaves with their cases precomputed (the default) and without
+    _, test = split
+    x = feature_matrix(test.head(100), FEATURE_LIST).to_numpy()
+    model = fitted["hist_gradient_boosting"].named_steps["model"]
+    table = treeshap.from_sklearn(model)
+    monkeypatch.setattr(treeshap, "TABLE_ELEMENTS", 0)
+    quadrature = treeshap.from_sklearn(model)
+    assert table.table is not None and quadrature.table is None
+    # when / then both explain the rows alike
+    np.testing.assert_allclose(table.shap_values(x), quadrature.shap_values(x), rtol=0, atol=1e-12)
