@@ -95,10 +95,13 @@ class PathTable:
         # Gauss-Legendre nodes and weights on [0, 1], exact up to degree 2 * points - 1 >= width - 1
         points, weights = np.polynomial.legendre.leggauss(max(1, (width + 1) // 2))
         self.nodes, self.quadrature_weights = (points + 1.0) / 2.0, weights / 2.0
-        onehot = np.zeros((n_leaves * width, n_features))
-        real = slot_feature.ravel() >= 0
-        onehot[np.flatnonzero(real), slot_feature.ravel()[real]] = 1.0
-        self.onehot = onehot
+        # summing leaf slots per feature: gather the real slots grouped by feature, then reduceat
+        # (a one-hot matmul would go through a multithreaded BLAS, which spins on a busy machine)
+        flat = slot_feature.ravel()
+        real = np.flatnonzero(flat >= 0)
+        order = np.argsort(flat[real], kind="stable")
+        self.gather = real[order]
+        self.feature_ids, self.starts = np.unique(flat[real][order], return_index=True)
         self._table_of_patterns((slot_feature >= 0).sum(axis=1))
 
     def _table_of_patterns(self, features_per_leaf: np.ndarray) -> None:
@@ -168,7 +171,11 @@ class PathTable:
             phi = self.table[self.offsets[None, :] + case]
         else:
             phi = self._phi(o.astype("float64"))
-        return phi.reshape(n, n_leaves * width) @ self.onehot
+        out = np.zeros((n, self.n_features))
+        if len(self.gather):
+            grouped = phi.reshape(n, n_leaves * width)[:, self.gather]
+            out[:, self.feature_ids] = np.add.reduceat(grouped, self.starts, axis=1)
+        return out
 
 
 def from_sklearn(model: Any) -> PathTable:
