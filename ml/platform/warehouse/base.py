@@ -24,7 +24,6 @@ def _check_relation(relation: str) -> str:
     return relation
 
 
-
 class Warehouse(ABC):
     """Narrow read/write interface over a dbt target's warehouse."""
 
@@ -60,6 +59,18 @@ class Warehouse(ABC):
         ``append`` adds all rows, ``overwrite`` replaces the table, ``insert_new`` adds only the rows
         whose ``keys`` are not in the table yet (idempotent reruns). Creates schema and table as needed.
         """
+
+    def write_many(
+        self, writes: Sequence[tuple[pd.DataFrame, str, WriteMode, Sequence[str] | None]]
+    ) -> list[int]:
+        """:meth:`write` each ``(df, relation, mode, keys)``; rows added per write.
+
+        Engines with multi-table transactions (DuckDB) make it one transaction. Elsewhere (Delta,
+        parquet) each write is atomic on its own and they run in order, so put the table whose
+        rows mark the work as done last: after a failure between two writes a rerun redoes the
+        work and ``insert_new`` keeps the earlier tables free of duplicates.
+        """
+        return [self.write(df, relation, mode, keys) for df, relation, mode, keys in writes]
 
     @abstractmethod
     def scalar(self, sql: str) -> Any:
@@ -97,12 +108,13 @@ class Warehouse(ABC):
 
     def require(self, relation: str, hint: str) -> None:
         if not self.exists(relation):
-            raise DataNotReadyError(f"table {relation} does not exist in target {self.target.name!r}; {hint}")
+            raise DataNotReadyError(
+                f"table {relation} does not exist in target {self.target.name!r}; {hint}"
+            )
 
-    def close(self) -> None:  # pragma: no cover - trivial
-        pass
+    def close(self) -> None:  # noqa: B027 - engines without a connection have nothing to close
+        """Release the engine's connection (a no-op by default)."""
 
 
 def _sql_literal(value: dt.date) -> str:
     return f"date '{value.isoformat()}'"
-
