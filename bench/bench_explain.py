@@ -11,8 +11,7 @@ hyperparameters) and measures, on the test window's rows:
    (``score >= model.alert_threshold``), rows/s and milliseconds per alerted row, best of
    ``--repeat``; the same for the day's top ``alert_top_k`` (100) queue, and once for all the
    alerts of the 7-day test window (what a backfill costs per alert);
-3. for the tree models, the shap package's C TreeSHAP on the same rows (the same values), and
-   what ``import shap`` costs a process.
+3. what ``import shap`` (the tree models' TreeExplainer) costs a process.
 
     .venv/bin/python bench/bench_explain.py                                      # build everything
     .venv/bin/python bench/bench_explain.py --warehouse /tmp/x/warehouse.duckdb  # reuse a build
@@ -118,11 +117,9 @@ def main() -> None:
         f"transactions; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
     )
     tick = time.perf_counter()
-    import shap  # the reference TreeSHAP (dev extra): what ml score would import without ml.treeshap
+    import shap  # noqa: F401 - the tree explainer's import, timed once (ml score overlaps it)
 
-    console.print(
-        f"import shap: {(time.perf_counter() - tick) * 1e3:.0f} ms (ml.treeshap avoids it in ml score)"
-    )
+    console.print(f"import shap: {(time.perf_counter() - tick) * 1e3:.0f} ms")
     table = Table(title="reason codes: added cost (ms)")
     for column in (
         "candidate",
@@ -136,7 +133,6 @@ def main() -> None:
         "per alert",
         "top-100 queue",
         "window's alerts / total",
-        "shap 1 row p50 / day's alerts",
     ):
         table.add_column(column, justify="right")
     threshold = settings.model.alert_threshold
@@ -159,20 +155,6 @@ def main() -> None:
             top = np.zeros(len(day), dtype=bool)
             top[np.argsort(-scores, kind="stable")[:100]] = True
             queue = batch(explainer, ids, x_day, top, args.repeat)
-            reference = "—"
-            if explainer.method == "tree_shap":  # the shap package's C TreeSHAP, for comparison
-                tree = shap.TreeExplainer(pipeline.steps[-1][1])
-                rows = x_online.to_numpy(dtype="float64")
-                times = []
-                for i in range(min(args.online_rows, len(rows))):
-                    tick = time.perf_counter()
-                    tree.shap_values(rows[i : i + 1], check_additivity=False)
-                    times.append(time.perf_counter() - tick)
-                tick = time.perf_counter()
-                tree.shap_values(x_day.to_numpy(dtype="float64")[alerted], check_additivity=False)
-                reference = (
-                    f"{_percentiles(times)[0]:.3f} / {(time.perf_counter() - tick) * 1e3:.1f}"
-                )
         n = int(alerted.sum())
         table.add_row(
             name,
@@ -187,7 +169,6 @@ def main() -> None:
             f"{total * 1e3 / max(n, 1):.3f}",
             f"{queue * 1e3:.1f}",
             f"{int(window_alerted.sum()):,} / {window * 1e3:.0f}",
-            reference,
         )
     console.print(table)
 

@@ -14,9 +14,10 @@ RandomForest                 TreeSHAP (path-dependent, exact)       probability 
 * Logistic regression: the pipeline's ``StandardScaler`` makes every feature's training mean 0,
   so ``phi_j = coef_j * z_j`` is the exact (interventional, independent-features) Shapley value
   against the training mean and the base value is the intercept.
-* Gradient boosting: the trees add up in log-odds, so TreeSHAP is exact there. TreeSHAP is
-  ml/treeshap.py: the values of ``shap.TreeExplainer`` (tests compare them to 1e-9) without
-  importing shap (numba, llvmlite, matplotlib: 1.8 s) in every ``ml score`` process.
+* Gradient boosting: the trees add up in log-odds, so TreeSHAP (``shap.TreeExplainer``, which
+  supports scikit-learn's HistGradientBoosting natively; path-dependent) is exact there. shap is
+  imported when the first tree model is explained (its import, numba included, takes ~1 s):
+  ``ml score`` starts it in the background while it predicts.
 * Random forest: the forest *averages probabilities* of its trees; the log of the odds of an
   average is not a sum over trees, so no exact additive log-odds attribution exists. Its
   contributions are in probability space (they add up to ``predict_proba[:, 1]``); ``space``
@@ -108,14 +109,17 @@ class Explainer:
             self._coef = coef[0]
             self._intercept = float(np.ravel(self._model.intercept_)[0])
             self.method, self.space = "linear", "log_odds"
-        elif kind in ("HistGradientBoostingClassifier", "RandomForestClassifier"):
-            from ml.lifecycle import treeshap
+        elif kind in TREE_MODELS:
+            import shap
 
             try:
-                self._tree = treeshap.from_sklearn(self._model)
-            except ValueError as exc:
+                self._tree = shap.TreeExplainer(self._model)
+            except Exception as exc:
                 raise ExplanationError(f"cannot explain this {kind}: {exc}") from None
-            self._base = self._tree.base_value
+            # the positive class: a forest explains both classes' probabilities
+            self._positive = 1 if kind == "RandomForestClassifier" else None
+            base = np.ravel(np.asarray(self._tree.expected_value, dtype="float64"))
+            self._base = float(base[-1])
             self.space = "log_odds" if kind == "HistGradientBoostingClassifier" else "probability"
             self.method = "tree_shap"
         else:
@@ -173,7 +177,11 @@ class Explainer:
         elif not len(seen):
             phi, base = np.empty((0, len(self.features))), self._base
         else:
-            phi, base = self._tree.shap_values(seen), self._base
+            values = np.asarray(
+                self._tree.shap_values(seen, check_additivity=False), dtype="float64"
+            )
+            phi = values[..., self._positive] if self._positive is not None else values
+            base = self._base
         return Explanation(self.features, np.ascontiguousarray(phi), float(base), self.space)
 
     def top_reasons(self, x: pd.DataFrame | np.ndarray, k: int = TOP_REASONS) -> pd.DataFrame:
@@ -284,6 +292,17 @@ __all__ = [
     "explainer_or_none",
     "explanations_frame",
 ]
+
+
+TREE_MODELS = ("HistGradientBoostingClassifier", "RandomForestClassifier")
+
+
+def warm_up(model: LoadedModel) -> None:
+    """Import what explaining ``model`` needs (shap for a tree model) ahead of the first call:
+    ``ml score`` runs it in a background thread while it predicts."""
+    estimator = getattr(model, "estimator", None)
+    if estimator is not None and type(_split(estimator)[1]).__name__ in TREE_MODELS:
+        import shap  # noqa: F401 - imported for its side effect: later imports are free
 
 
 def explainer_or_none(model: LoadedModel) -> Explainer | None:

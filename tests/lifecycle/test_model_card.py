@@ -12,8 +12,8 @@ from support.registry import Reg, add_trained_version
 from typer.testing import CliRunner
 
 from ml.cli import app
-from ml.lifecycle.model_card import CARD_MARKER, CARD_TAG, write_model_card
-from ml.lifecycle.model_card_render import SECTIONS
+from ml.lifecycle.model_card import CARD_MARKER, CARD_TAG
+from ml.lifecycle.model_card_render import SECTIONS, write_model_card
 from ml.lifecycle.promote import promote
 from ml.lifecycle.validate import DESCRIPTION_MARKER, validate
 from ml.platform.feature_docs import feature_labels
@@ -161,7 +161,11 @@ def test_the_card_shows_the_prequential_evaluation_of_its_configuration(
     from ml.lifecycle.evaluate import prequential
 
     # given a prequential evaluation of the same candidate and hyperparameters
-    result = prequential(reg.settings, folds=2, candidates=["logistic_regression"])
+    result = prequential(
+        reg.rt.with_settings(
+            training={"prequential_folds": 2, "candidates": ["logistic_regression"]}
+        )
+    )
     # when the card is written
     card = write_model_card(reg.rt, champion, tmp_path / "card.html", log=False)
     # then its performance section shows that run's fold means and spreads
