@@ -8,6 +8,7 @@ import mlflow
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from support.cli import one_line_error
 from typer.testing import CliRunner
 
 from ml.cli import app
@@ -102,20 +103,12 @@ def test_cli_prints_mean_and_std_per_candidate(feature_table):
     assert "MLflow run" in result.output
 
 
-def _one_line_error(result) -> str:
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, result.stderr
-    return lines[0]
-
-
 def test_too_many_folds_for_the_history_is_one_line(feature_table):
     # 4 folds need training data from 03-28, the table starts on 04-01
-    line = _one_line_error(CliRunner().invoke(app, ["evaluate"]))
+    line = one_line_error(CliRunner().invoke(app, ["evaluate"]))
     assert "need data from 2018-03-28" in line and "fewer --folds" in line
 
 
 def test_unknown_protocol_is_one_line(feature_table):
-    line = _one_line_error(CliRunner().invoke(app, ["evaluate", "--protocol", "kfold"]))
+    line = one_line_error(CliRunner().invoke(app, ["evaluate", "--protocol", "kfold"]))
     assert "unknown protocol 'kfold'" in line

@@ -8,6 +8,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from support.cli import one_line_error
 from support.registry import Reg, add_dummy_version, add_trained_version, scores_of
 from typer.testing import CliRunner
 
@@ -24,13 +25,6 @@ from ml.lifecycle.validate import (
 from ml.platform.errors import ModelRegistryError
 from ml.platform.runtime import Runtime
 from ml.platform.tables import FEATURE_REFERENCE
-
-
-def _one_line_error(result) -> str:
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
-    return next(line for line in lines if line.startswith("error:"))
 
 
 def _runs(reg: Reg, command: str) -> pd.DataFrame:
@@ -112,9 +106,8 @@ def test_failing_minimum_exits_2_and_is_recorded(reg: Reg):
     result = CliRunner().invoke(app, ["validate"])
 
     # then it exits with code 2, shows the rules and says which one failed
-    assert result.exit_code == 2, result.output
     assert "FAIL" in result.output
-    line = _one_line_error(result)
+    line = one_line_error(result, exit_code=2)
     assert "FAILED" in line and "min_average_precision" in line
     # and the version is tagged failed, with the failed rule
     tags = reg.version(version).tags
@@ -167,7 +160,7 @@ def test_validate_against_an_equal_champion_passes(reg: Reg):
 def test_validate_without_challenger_is_one_line(reg: Reg):
     result = CliRunner().invoke(app, ["validate"])
     assert result.exit_code == 1
-    assert "no version with alias 'challenger'; run ml train first" in _one_line_error(result)
+    assert "no version with alias 'challenger'; run ml train first" in one_line_error(result)
 
 
 def test_rules_use_mlflow_thresholds_at_their_boundaries(reg: Reg):
@@ -224,7 +217,7 @@ def test_promote_refuses_an_unvalidated_challenger(reg: Reg):
     version = add_trained_version(reg)
     result = CliRunner().invoke(app, ["promote"])
     assert result.exit_code == 1
-    line = _one_line_error(result)
+    line = one_line_error(result)
     assert f"v{version} has not passed validation (validation_status=missing)" in line
     assert "--force --reason" in line
     assert reg.alias("champion") is None
@@ -241,7 +234,7 @@ def test_force_needs_a_reason(reg: Reg):
     add_trained_version(reg)
     result = CliRunner().invoke(app, ["promote", "--force"])
     assert result.exit_code == 1
-    assert "--force needs --reason" in _one_line_error(result)
+    assert "--force needs --reason" in one_line_error(result)
     assert reg.alias("champion") is None
 
 
@@ -337,7 +330,7 @@ def test_promotions_keep_history_and_rollback_walks_back(reg: Reg):
     # and there is nothing further to roll back to
     result = CliRunner().invoke(app, ["rollback", "--reason", "again"])
     assert result.exit_code == 1
-    assert "no 'previous_champion' to roll back to" in _one_line_error(result)
+    assert "no 'previous_champion' to roll back to" in one_line_error(result)
 
 
 def test_rollback_over_three_champions_steps_back_one_at_a_time(reg: Reg):
@@ -378,7 +371,7 @@ def test_rollback_needs_a_reason_and_a_champion(reg: Reg):
     assert result.exit_code == 1
     assert (
         "has no champion to roll back; run ml train, ml validate, ml promote first"
-        in _one_line_error(result)
+        in one_line_error(result)
     )
 
 

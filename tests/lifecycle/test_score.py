@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 import pytest
+from support.cli import one_line_error
 from support.registry import Reg, add_dummy_version, add_trained_version, scores_of
 from typer.testing import CliRunner
 
@@ -21,11 +22,6 @@ from ml.platform.errors import DataNotReadyError, ModelRegistryError
 from ml.platform.runtime import Runtime
 
 PREDICTIONS = "scoring.predictions"
-
-
-def _one_line_error(result) -> str:
-    assert "Traceback" not in result.output
-    return next(line for line in result.output.splitlines() if line.startswith("error:"))
 
 
 def _predictions(reg: Reg) -> pd.DataFrame:
@@ -185,7 +181,7 @@ def test_signature_mismatch_is_one_line(reg: Reg):
 
     # then one line says what differs and what to do, and nothing is written
     assert result.exit_code == 1
-    line = _one_line_error(result)
+    line = one_line_error(result)
     assert "expects column(s) tx_amount_squared that gold.transaction_features lacks" in line
     assert "dbt build" in line and "ml train" in line
     with pytest.raises(SignatureMismatchError):
@@ -204,7 +200,7 @@ def test_a_non_numeric_feature_column_is_one_line(reg: Reg, champion: str):
 
     # then one line names the column and what to do, and nothing is written
     assert result.exit_code == 1
-    line = _one_line_error(result)
+    line = one_line_error(result)
     assert (
         f"{table} column(s) tx_amount (" in line
         and "are not numeric" in line
@@ -217,7 +213,7 @@ def test_no_champion_is_one_line(reg: Reg):
     add_trained_version(reg)  # a challenger, not promoted
     result = CliRunner().invoke(app, ["score"])
     assert result.exit_code == 1
-    assert "has no champion yet; run ml train, ml validate, ml promote first" in _one_line_error(
+    assert "has no champion yet; run ml train, ml validate, ml promote first" in one_line_error(
         result
     )
     with pytest.raises(ModelRegistryError):
@@ -229,7 +225,7 @@ def test_missing_feature_table_is_one_line(reg: Reg, champion: str, monkeypatch)
     monkeypatch.setenv("FRAUDOPS_DUCKDB_PATH", str(reg.tmp_path / "empty.duckdb"))
     result = CliRunner().invoke(app, ["score"])
     assert result.exit_code == 1
-    assert "table gold.transaction_features does not exist" in _one_line_error(result)
+    assert "table gold.transaction_features does not exist" in one_line_error(result)
     with pytest.raises(DataNotReadyError):
         score.score(reg.rt)
 
@@ -240,13 +236,13 @@ def test_unreachable_mlflow_server_is_one_line(reg: Reg, monkeypatch):
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
     result = CliRunner().invoke(app, ["score"])
     assert result.exit_code == 1
-    assert "MLflow tracking store http://127.0.0.1:9 is unreachable" in _one_line_error(result)
+    assert "MLflow tracking store http://127.0.0.1:9 is unreachable" in one_line_error(result)
 
 
 def test_start_after_end_is_one_line(reg: Reg):
     result = CliRunner().invoke(app, ["score", "--start", "2018-05-02", "--end", "2018-05-01"])
     assert result.exit_code == 1
-    assert "--start 2018-05-02 is after --end 2018-05-01" in _one_line_error(result)
+    assert "--start 2018-05-02 is after --end 2018-05-01" in one_line_error(result)
 
 
 def test_predictions_frame_is_vectorised_and_typed():

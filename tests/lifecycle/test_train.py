@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from sklearn.metrics import average_precision_score, roc_auc_score
+from support.cli import one_line_error
 from support.common import copy_mlflow_db, make_feature_frame, mlflow_env, write_feature_table
 from typer.testing import CliRunner
 
@@ -219,33 +220,25 @@ def test_second_training_moves_the_alias_and_returns_a_result(trained, client):
 # --- errors: one line, exit code 1 ----------------------------------------------------------------
 
 
-def _one_line_error(result) -> str:
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, result.stderr
-    return lines[0]
-
-
 def test_missing_feature_table_is_one_line(mlflow_settings):
     with Runtime.build(mlflow_settings).warehouse() as wh:
         wh.write(pd.DataFrame({"x": [1]}), "gold.something_else")
-    line = _one_line_error(CliRunner().invoke(app, ["train"]))
+    line = one_line_error(CliRunner().invoke(app, ["train"]))
     assert "gold.transaction_features does not exist" in line and "dbt build" in line
 
 
 def test_immature_test_window_is_one_line(feature_table):
-    line = _one_line_error(CliRunner().invoke(app, ["train", "--test-end", "2018-05-12"]))
+    line = one_line_error(CliRunner().invoke(app, ["train", "--test-end", "2018-05-12"]))
     assert "labels are not mature after 2018-05-08" in line
 
 
 def test_training_window_before_the_data_is_one_line(feature_table):
-    line = _one_line_error(CliRunner().invoke(app, ["train", "--test-end", "2018-04-12"]))
+    line = one_line_error(CliRunner().invoke(app, ["train", "--test-end", "2018-04-12"]))
     assert "before the first transaction day 2018-04-01" in line
 
 
 def test_unknown_candidate_is_one_line(feature_table):
-    line = _one_line_error(CliRunner().invoke(app, ["train", "--candidate", "xgboost"]))
+    line = one_line_error(CliRunner().invoke(app, ["train", "--candidate", "xgboost"]))
     assert "unknown candidate 'xgboost'" in line
 
 
@@ -255,7 +248,7 @@ def test_unreachable_mlflow_store_is_one_line(feature_table, monkeypatch, tmp_pa
     monkeypatch.setenv(
         "FRAUDOPS__MLFLOW__TRACKING_URI", f"sqlite:///{tmp_path}/not-a-dir/mlflow.db"
     )
-    line = _one_line_error(CliRunner().invoke(app, ["train"]))
+    line = one_line_error(CliRunner().invoke(app, ["train"]))
     assert "MLflow store" in line
 
 
@@ -263,11 +256,11 @@ def test_unreachable_mlflow_server_is_one_line(feature_table, monkeypatch):
     monkeypatch.setenv("FRAUDOPS__MLFLOW__TRACKING_URI", "http://127.0.0.1:9")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
-    line = _one_line_error(CliRunner().invoke(app, ["train"]))
+    line = one_line_error(CliRunner().invoke(app, ["train"]))
     assert "MLflow tracking store http://127.0.0.1:9 is unreachable" in line
 
 
 def test_empty_warehouse_table_is_one_line(mlflow_settings):
     write_feature_table(mlflow_settings, make_feature_frame(days=2).iloc[:0])
-    line = _one_line_error(CliRunner().invoke(app, ["train"]))
+    line = one_line_error(CliRunner().invoke(app, ["train"]))
     assert "is empty" in line
