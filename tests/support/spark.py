@@ -184,7 +184,7 @@ class SparkDbtWorker:
             [
                 sys.executable,
                 "-c",
-                "from ml.operations.replay import dbt_worker_main; dbt_worker_main()",
+                "from ml.platform.dbt_worker import dbt_worker_main; dbt_worker_main()",
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
