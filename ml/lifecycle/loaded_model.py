@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,17 @@ MIN_CHUNK_ROWS = 50_000  # below this, one thread predicts faster than several
 
 class SignatureMismatchError(ModelRegistryError):
     """A registered model's signature does not fit the feature table."""
+
+
+class ModelArtifactError(ModelRegistryError):
+    """A registered model version's files are missing, truncated or garbled."""
+
+
+#: What to do about a damaged champion (``ml score``, ``ml validate``): withdraw it.
+ROLL_BACK = (
+    "withdraw it with ml rollback --reason '<why>' (its previous champion takes over) "
+    "or promote a good version (ml promote --version N --force --reason '<why>'), then re-run"
+)
 
 
 @dataclass
@@ -92,7 +104,10 @@ def _usable_cores() -> int:
 
 
 def load_model(
-    name: str, version: str, overlap: Callable[[ModelInputs], None] | None = None
+    name: str,
+    version: str,
+    overlap: Callable[[ModelInputs], None] | None = None,
+    if_damaged: str = ROLL_BACK,
 ) -> LoadedModel:
     """Download version ``version`` of ``name`` once, read its signature and load it.
 
@@ -107,6 +122,10 @@ def load_model(
     logged with, and :func:`check_signature` replaces pyfunc's per-call schema enforcement with
     one check against the feature table. Other flavors go through pyfunc (last column of a 2-D
     output is the positive class).
+
+    A version whose files cannot be read (``MLmodel`` missing or not YAML, the estimator's pickle
+    truncated or garbled) raises :class:`ModelArtifactError`: one line naming the version, the
+    reader's complaint and ``if_damaged`` (what to do).
     """
     import mlflow
     from mlflow.exceptions import MlflowException
@@ -118,8 +137,10 @@ def load_model(
             local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp)
         except (MlflowException, OSError) as exc:
             raise ModelRegistryError(f"cannot download {uri} ({first_line(exc)})") from None
-        meta = Model.load(local)
-        signature = meta.signature
+        with _damaged(name, version, "its MLmodel file is missing or unreadable", if_damaged):
+            meta = Model.load(local)
+            signature = meta.signature
+            flavors = dict(meta.flavors)
         if signature is None or not signature.inputs.has_input_names():
             raise SignatureMismatchError(
                 f"{name} v{version} has no column signature; retrain it with ml train (then validate and promote)"
@@ -130,10 +151,11 @@ def load_model(
         }
         if overlap is not None:
             overlap(ModelInputs(name, str(version), inputs))
-        if "sklearn" in meta.flavors:
+        if "sklearn" in flavors:
             import mlflow.sklearn
 
-            estimator = mlflow.sklearn.load_model(local)
+            with _damaged(name, version, "its model file does not deserialise", if_damaged):
+                estimator = mlflow.sklearn.load_model(local)
 
             def predict(x: pd.DataFrame) -> np.ndarray:
                 return estimator.predict_proba(x)[:, 1]
@@ -141,7 +163,8 @@ def load_model(
             flavor = "sklearn"
         else:
             estimator = None
-            pyfunc = mlflow.pyfunc.load_model(local)
+            with _damaged(name, version, "its model file does not deserialise", if_damaged):
+                pyfunc = mlflow.pyfunc.load_model(local)
 
             def predict(x: pd.DataFrame) -> np.ndarray:
                 out = np.asarray(pyfunc.predict(x), dtype="float64")
@@ -156,6 +179,19 @@ def load_model(
         _predict=predict,
         estimator=estimator,
     )
+
+
+@contextmanager
+def _damaged(name: str, version: str, what: str, if_damaged: str) -> Iterator[None]:
+    """Any exception while reading a version's files is a :class:`ModelArtifactError`: a
+    missing file, a YAML error, a truncated or garbled pickle (which can raise almost anything)."""
+    try:
+        yield
+    except Exception as exc:
+        raise ModelArtifactError(
+            f"{name} v{version} is damaged: {what} ({type(exc).__name__}: "
+            f"{first_line(exc)}); {if_damaged}"
+        ) from None
 
 
 def check_signature(model: ModelInputs, table: str, table_columns: Sequence[str]) -> None:

@@ -27,6 +27,7 @@ import pandas as pd
 
 from ml.lifecycle import data, explain, registry
 from ml.lifecycle.loaded_model import (
+    ROLL_BACK,
     LoadedModel,
     ModelInputs,
     check_frame_types,
@@ -133,7 +134,9 @@ def score(rt: Runtime, *, start: dt.date | None = None, end: dt.date | None = No
             check_signature(inputs, table, table_columns)
             reading.append(background.submit(read_inputs, inputs))
 
-        model = load_model(name, version, overlap=start_reading)
+        model = load_model(
+            name, version, overlap=start_reading, if_damaged=f"nothing was scored; {ROLL_BACK}"
+        )
         seconds["registry"] = time.perf_counter() - clock
         tick = time.perf_counter()
         frame, matrix = reading[0].result()

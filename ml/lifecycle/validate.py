@@ -377,7 +377,9 @@ def validate(rt: Runtime) -> ValidationReport:
         )
     windows, test, location = load_validation_set(rt)
     columns = list(test.columns)
-    challenger_model = load_model(name, str(challenger.version))
+    challenger_model = load_model(
+        name, str(challenger.version), if_damaged="train a new challenger with ml train"
+    )
     check_signature(challenger_model, settings.model.feature_table, columns)
     challenger_metrics = evaluate_version(challenger_model, test, settings)
     champion_metrics = None

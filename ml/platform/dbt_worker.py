@@ -1,8 +1,14 @@
 """dbt for a long-running operation: one worker process on DuckDB, a subprocess per build elsewhere.
 
 The worker imports dbt and parses the project once, then builds with the parsed manifest
-(dbt-duckdb releases the database file after each build, so ``ml`` can write in between). The
-worker dies with its parent: it reads requests from a pipe and stops at end of input.
+(dbt-duckdb releases the database file after each build, so ``ml`` can write in between).
+
+The worker dies with its parent, so that it never writes on behind a dead replay (holding the
+warehouse's lock): it stops at the end of its input (the parent closed the pipe), and on Linux it
+asks for SIGKILL when its parent dies (``prctl(PR_SET_PDEATHSIG)``, which a ``kill -9`` of the
+parent triggers too). Linux sends that signal when the parent *thread* that started the worker
+ends, not the process: :class:`DbtSession` starts the worker from a thread of its own that lives
+until the session closes, whatever thread asks for the first build.
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +30,7 @@ if TYPE_CHECKING:
     from ml.platform.runtime import Runtime
 
 WORKER_LOG_VARIABLE = "FRAUDOPS_REPLAY_DBT_LOG"
+PARENT_VARIABLE = "FRAUDOPS_DBT_WORKER_PARENT"
 
 
 def dbt_worker_main() -> None:
@@ -29,9 +38,12 @@ def dbt_worker_main() -> None:
 
     Requests and replies are JSON lines on stdin / the original stdout; dbt's own output goes to
     the log file named by ``$FRAUDOPS_REPLAY_DBT_LOG``. Ends at end of input (the replay closed
-    the pipe, or died).
+    the pipe, or died); killed at once when the process named by ``$FRAUDOPS_DBT_WORKER_PARENT``
+    dies (:func:`_die_with_parent`).
     """
     import sys
+
+    _die_with_parent(os.environ.get(PARENT_VARIABLE))
 
     replies = os.fdopen(os.dup(1), "w", buffering=1)
     log = os.open(os.environ[WORKER_LOG_VARIABLE], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -101,15 +113,26 @@ def _dbt_nodes(result: Any) -> list[dict[str, Any]]:
     return nodes
 
 
-def _die_with_parent() -> None:
-    """In the worker, before exec: ask Linux to send SIGKILL when the parent dies (prctl
-    PR_SET_PDEATHSIG); elsewhere the worker stops at the end of its input instead."""
+def _die_with_parent(parent: str | None) -> None:
+    """In the worker, first thing: ask Linux to send SIGKILL when the parent (thread) dies (prctl
+    PR_SET_PDEATHSIG), and stop now if process ``parent`` already died while the worker started
+    (it has another parent then). Without ``parent``, or off Linux, the worker stops at the end of
+    its input instead.
+
+    Done here rather than in a ``preexec_fn`` between fork and exec: code run there can deadlock
+    on a lock another thread of the parent held at fork time (the replay has MLflow's and the
+    scoring pool's threads), and this check closes the window between fork and prctl anyway.
+    """
+    if not parent:
+        return
     import ctypes
     import signal
 
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != int(parent):
+        os._exit(1)
 
 
 @dataclass
@@ -134,6 +157,7 @@ class DbtSession:
         self.target_path = rt.dbt_target_path
         self.use_worker = worker and rt.target.type == "duckdb"
         self._process: Any = None
+        self._release = threading.Event()  # ends the thread the worker was started from
         self._busy = False  # a request is being served: stopping now interrupts a build
 
     def _common(self) -> list[str]:
@@ -160,6 +184,15 @@ class DbtSession:
     def __exit__(self, *exc: object) -> None:
         self.close(force=self._busy)
 
+    def start(self) -> None:
+        """Start the worker and parse the project now (else the first build does it)."""
+        if self.use_worker and self._process is None:
+            self._start()
+
+    @property
+    def worker_pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
     def _start(self) -> None:
         import subprocess
         import sys
@@ -169,23 +202,41 @@ class DbtSession:
             **os.environ,
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             WORKER_LOG_VARIABLE: str(self.log_file),
+            PARENT_VARIABLE: str(os.getpid()),
         }
-        # a session of its own: Ctrl-C reaches the parent, which decides when the worker stops;
-        # killed with the parent (kill -9 included), so it never writes on behind a dead parent
-        self._process = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from ml.platform.dbt_worker import dbt_worker_main; dbt_worker_main()",
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            cwd=Path(self.rt.settings.dbt.project_dir).resolve(),
-            env=env,
-            text=True,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
+        started: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self._release.clear()
+
+        def parent() -> None:
+            # the worker's parent thread: its death signal fires when this thread ends, so it
+            # lives until close() (or the process's end), not as long as the caller's thread.
+            # A session of its own: Ctrl-C reaches ml, which decides when the worker stops.
+            try:
+                started.put(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-c",
+                            "from ml.platform.dbt_worker import dbt_worker_main; dbt_worker_main()",
+                        ],
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        cwd=Path(self.rt.settings.dbt.project_dir).resolve(),
+                        env=env,
+                        text=True,
+                        start_new_session=True,
+                    )
+                )
+            except BaseException as exc:
+                started.put(exc)
+                return
+            self._release.wait()
+
+        threading.Thread(target=parent, name="dbt-worker-parent", daemon=True).start()
+        process = started.get()
+        if isinstance(process, BaseException):
+            raise process
+        self._process = process
         self._request(["parse", ["parse", *self._common()]], "parse")
 
     @property
@@ -208,6 +259,7 @@ class DbtSession:
         if process.poll() is None:
             process.terminate()
             process.wait(timeout=30)
+        self._release.set()
         for stream in (process.stdin, process.stdout):
             with contextlib.suppress(OSError, ValueError):
                 stream.close()

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from support.registry import Reg, Trained, build_reg, build_trained
+from support.registry import Reg, Trained, add_trained_version, build_reg, build_trained
+
+from ml.lifecycle.promote import promote
+from ml.lifecycle.validate import validate
 
 
 @pytest.fixture(scope="session")
@@ -24,3 +27,12 @@ def reg(
 ) -> Reg:
     """A test's own registry world (support/registry.py)."""
     return build_reg(trained, tmp_path, monkeypatch, request)
+
+
+@pytest.fixture
+def champion(reg: Reg) -> str:
+    """The trained model, validated and promoted as the champion of ``reg.name``."""
+    version = add_trained_version(reg)
+    assert validate(reg.rt).passed
+    promote(reg.rt)
+    return version

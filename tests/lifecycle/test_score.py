@@ -31,15 +31,6 @@ def _predictions(reg: Reg) -> pd.DataFrame:
         return wh.read(PREDICTIONS)
 
 
-@pytest.fixture
-def champion(reg: Reg) -> str:
-    """The trained model, validated and promoted as the champion of ``reg.name``."""
-    version = add_trained_version(reg)
-    assert validate(reg.rt).passed
-    promote(reg.rt)
-    return version
-
-
 def test_score_writes_one_prediction_per_transaction(reg: Reg, champion: str, trained):
     # given a champion and the gold feature table
     frame = trained.frame

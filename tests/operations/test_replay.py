@@ -8,125 +8,26 @@ scenario covers everything; tests/test_replay_policies.py tests the decisions in
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import shutil
-from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
+from support.replay import (
+    BOOTSTRAP_DAY,
+    DAYS,
+    assert_no_duplicates,
+    event_list,
+    settings_file,
+    tables,
+)
 from typer.testing import CliRunner
 
 from ml.cli import app
 from ml.operations import replay as rp
 from ml.platform.runtime import Runtime
-from ml.platform.settings import Settings, load_settings
+from ml.platform.settings import load_settings
 
 pytestmark = pytest.mark.slow
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-START = dt.date(2018, 4, 13)  # first replayed day; the warm-up is 2018-04-01..04-12
-END = dt.date(2018, 4, 15)
-DAYS = [START + dt.timedelta(days=i) for i in range((END - START).days + 1)]
-BOOTSTRAP_DAY = START - dt.timedelta(days=1)
-
-
-def _settings_file(root: Path, **sections: dict) -> Path:
-    """A settings file for a tiny replay whose warehouse, landing, MLflow and dbt files are under ``root``."""
-    doc = {
-        "dbt": {"project_dir": str(REPO_ROOT), "profiles_dir": str(REPO_ROOT), "target": "local"},
-        "simulation": {
-            "customers": 150,
-            "terminals": 300,
-            "days": 15,
-            "seed": 3,
-            "label_delay_days": 2,
-        },
-        "landing": {"root": str(root / "landing")},
-        "mlflow": {
-            "tracking_uri": f"sqlite:///{root}/mlflow.db",
-            "artifact_location": str(root / "artifacts"),
-            "experiment": "replay-test",
-        },
-        "training": {
-            "train_days": 3,
-            "delay_days": 2,
-            "test_days": 2,
-            "candidates": ["logistic_regression"],
-            "importance_max_rows": 500,
-            "importance_repeats": 1,
-            "reference_quantiles": 100,
-        },
-        # a tiny world: accept any challenger that is not worse than the champion by 1
-        "validation": {
-            "min_average_precision": 0,
-            "min_roc_auc": 0,
-            "min_card_precision_at_100": 0,
-            "max_regression": 1,
-        },
-        "replay": {"warmup_days": 12, "end": END.isoformat()},
-        "retraining": {"every_days": 0, "psi_threshold": None, "min_average_precision": None},
-    }
-    for section, values in sections.items():
-        doc[section] = {**doc.get(section, {}), **values}
-    root.mkdir(parents=True, exist_ok=True)
-    path = root / "settings.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return path
-
-
-@pytest.fixture
-def replay_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_db_template: Path):
-    """Returns ``use(name)``: points the warehouse and dbt target at ``tmp_path/name`` (an MLflow
-    store copied from the migrated template) and returns that folder."""
-    monkeypatch.delenv("FRAUDOPS_TARGET", raising=False)
-    monkeypatch.delenv("FRAUDOPS_SETTINGS_FILE", raising=False)
-    for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
-        monkeypatch.delenv(key, raising=False)
-
-    def use(name: str) -> Path:
-        root = tmp_path / name
-        root.mkdir(parents=True, exist_ok=True)
-        if not (root / "mlflow.db").exists():
-            shutil.copyfile(mlflow_db_template, root / "mlflow.db")
-        monkeypatch.setenv("FRAUDOPS_DUCKDB_PATH", str(root / "warehouse.duckdb"))
-        monkeypatch.setenv("DBT_TARGET_PATH", str(root / "target"))
-        return root
-
-    return use
-
-
-def _tables(settings: Settings) -> dict[str, pd.DataFrame]:
-    with Runtime.build(settings).warehouse(read_only=True) as wh:
-        return {
-            "predictions": wh.read("scoring.predictions"),
-            "events": wh.read("scoring.model_events"),
-            "features": wh.read("gold.transaction_features", ["transaction_id", "tx_date"]),
-            "bronze": wh.read(
-                "bronze.stg_landing__transactions", ["transaction_id", "_source_file"]
-            ),
-            "bronze_reports": wh.read(
-                "bronze.stg_landing__fraud_reports", ["transaction_id", "_source_file"]
-            ),
-        }
-
-
-def _events(tables: dict[str, pd.DataFrame]) -> list[tuple[str, str, str]]:
-    """(business day, event, version) of every event, in the order they were recorded."""
-    frame = tables["events"].sort_values("event_at", kind="stable")
-    return [
-        (pd.Timestamp(d).date().isoformat(), e, str(v))
-        for d, e, v in zip(frame["event_date"], frame["event"], frame["model_version"], strict=True)
-    ]
-
-
-def _assert_no_duplicates(tables: dict[str, pd.DataFrame]) -> None:
-    assert not tables["predictions"].duplicated(["transaction_id", "model_version"]).any()
-    assert tables["events"]["event_id"].is_unique
-    assert tables["bronze"]["transaction_id"].is_unique
-    assert tables["bronze_reports"]["transaction_id"].is_unique
-
 
 #: Retrain every 2 days; a drift rule that always holds (PSI >= 0 on tx_amount, 1 day); 2-day cool-down.
 POLICIES = {
@@ -144,9 +45,9 @@ def test_replay_decides_logs_and_resumes_after_an_interruption_as_if_uninterrupt
     replay_root, monkeypatch
 ):
     # given a world replayed without interruption
-    straight = load_settings(_settings_file(replay_root("straight"), **POLICIES))
+    straight = load_settings(settings_file(replay_root("straight"), **POLICIES))
     result = rp.replay(Runtime.build(straight))
-    reference = _tables(straight)
+    reference = tables(straight)
 
     # then it bootstraps a champion, scores exactly the replayed days, once each
     assert result.bootstrap is not None and [d.day for d in result.days] == DAYS
@@ -154,11 +55,11 @@ def test_replay_decides_logs_and_resumes_after_an_interruption_as_if_uninterrupt
     assert sorted({pd.Timestamp(d).date() for d in predictions["tx_date"]}) == DAYS
     in_days = reference["features"]["tx_date"].map(lambda d: pd.Timestamp(d).date()).isin(DAYS)
     assert len(predictions) == int(in_days.sum())
-    _assert_no_duplicates(reference)
+    assert_no_duplicates(reference)
     # and decides: day 1 logs the drift alert but the bootstrap's cool-down holds the retraining
     # back; day 2 retrains on schedule (the alert joins); day 3 is in the new cool-down, silent
     b, d1, d2, d3 = (day.isoformat() for day in [BOOTSTRAP_DAY, *DAYS])
-    assert _events(reference) == [
+    assert event_list(reference) == [
         (b, "trained", "1"),
         (b, "validated", "1"),
         (b, "promoted", "1"),
@@ -199,7 +100,7 @@ def test_replay_decides_logs_and_resumes_after_an_interruption_as_if_uninterrupt
 
     # when the same world is replayed through the CLI up to the 1st day, then interrupted on the
     # 2nd day while validating the scheduled challenger, then run again to the end
-    interrupted_file = _settings_file(replay_root("interrupted"), **POLICIES)
+    interrupted_file = settings_file(replay_root("interrupted"), **POLICIES)
     cli = CliRunner().invoke(
         app, ["replay", "--settings", str(interrupted_file), "--end", DAYS[0].isoformat()]
     )
@@ -214,7 +115,7 @@ def test_replay_decides_logs_and_resumes_after_an_interruption_as_if_uninterrupt
     with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
         patch.setattr("ml.lifecycle.validate.validate", interrupt)
         rp.replay(Runtime.build(interrupted))
-    assert _events(_tables(interrupted))[-3:] == [
+    assert event_list(tables(interrupted))[-3:] == [
         (d2, "scored", "1"),
         (d2, "drift_alert", "1"),
         (d2, "trained", "2"),
@@ -225,9 +126,9 @@ def test_replay_decides_logs_and_resumes_after_an_interruption_as_if_uninterrupt
     # 3rd, and the warehouse holds what the uninterrupted run wrote: same predictions (versions
     # and scores), same events, no duplicate anywhere
     assert resumed.resumed_after == DAYS[0] and [d.day for d in resumed.days] == DAYS[1:]
-    again = _tables(interrupted)
-    _assert_no_duplicates(again)
-    assert _events(again) == _events(reference)
+    again = tables(interrupted)
+    assert_no_duplicates(again)
+    assert event_list(again) == event_list(reference)
     columns = ["transaction_id", "model_version", "score", "is_alert"]
     pd.testing.assert_frame_equal(
         again["predictions"][columns].sort_values(columns[:2], ignore_index=True),

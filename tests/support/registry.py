@@ -188,6 +188,7 @@ def add_dummy_version(
             signature=infer_signature(x, model.predict_proba(x)),
             registered_model_name=reg.name,
             pip_requirements=mlflow.sklearn.get_default_pip_requirements(),  # no slow inference
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,  # as ml train
         )
         if with_reference:
             ref = reference.compute_reference(x, list(x.columns))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
@@ -9,6 +10,24 @@ import pandas as pd
 from ml.platform.errors import ConfigError, DataNotReadyError
 from ml.platform.targets import Target, duckdb_path
 from ml.platform.warehouse.base import _COLUMN, Warehouse, _check_relation, _sql_literal
+
+
+class WarehouseBusyError(DataNotReadyError):
+    """Another process holds the DuckDB file (one writer at a time)."""
+
+
+def _open_error(path: Any, exc: Exception) -> DataNotReadyError:
+    """One line for a DuckDB file that cannot be opened: busy (another process holds its lock:
+    dbt, ``ml score``, ``ml replay``...) or unreadable."""
+    detail = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "lock" in detail.lower():
+        holder = re.search(r"held in (\S+) \(PID (\d+)\)", detail)
+        who = f"process {holder.group(2)} ({holder.group(1)})" if holder else "another process"
+        return WarehouseBusyError(
+            f"warehouse {path} is busy: {who} is writing it (dbt, ml score, ml replay...); "
+            "wait for it to finish, then re-run"
+        )
+    return DataNotReadyError(f"cannot open warehouse {path} ({detail})")
 
 
 class DuckDBWarehouse(Warehouse):
@@ -26,9 +45,7 @@ class DuckDBWarehouse(Warehouse):
         try:
             self.con = duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
-            raise DataNotReadyError(
-                f"cannot open warehouse {path} ({str(exc).splitlines()[0]}); is another process (dbt?) writing it?"
-            ) from None
+            raise _open_error(path, exc) from None
 
     def close(self) -> None:
         self.con.close()
