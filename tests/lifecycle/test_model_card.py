@@ -6,7 +6,6 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pytest
 from support.common import REPO_ROOT
 from support.registry import Reg, add_trained_version
 from typer.testing import CliRunner
@@ -14,7 +13,6 @@ from typer.testing import CliRunner
 from ml.cli import app
 from ml.lifecycle.model_card import CARD_MARKER, CARD_TAG
 from ml.lifecycle.model_card_render import SECTIONS, write_model_card
-from ml.lifecycle.promote import promote
 from ml.lifecycle.validate import DESCRIPTION_MARKER, validate
 from ml.platform.feature_docs import feature_labels
 
@@ -54,14 +52,6 @@ class Page(HTMLParser):
 
     def handle_data(self, data):
         self.text.append(data)
-
-
-@pytest.fixture
-def champion(reg: Reg) -> str:
-    version = add_trained_version(reg)
-    assert validate(reg.rt).passed
-    promote(reg.rt)
-    return version
 
 
 def test_the_card_has_every_section_and_fetches_nothing(reg: Reg, champion: str, tmp_path: Path):

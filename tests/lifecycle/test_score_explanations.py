@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from support.registry import Reg, add_trained_version
+from support.registry import Reg
 from typer.testing import CliRunner
 
 from ml.cli import app
@@ -14,8 +14,6 @@ from ml.lifecycle import score
 from ml.lifecycle.data import feature_matrix
 from ml.lifecycle.explain import EXPLANATION_COLUMNS, Explainer
 from ml.lifecycle.loaded_model import load_model
-from ml.lifecycle.promote import promote
-from ml.lifecycle.validate import validate
 from ml.platform.runtime import Runtime
 
 EXPLANATIONS = "scoring.prediction_explanations"
@@ -24,14 +22,6 @@ EXPLANATIONS = "scoring.prediction_explanations"
 def _read(reg: Reg, relation: str) -> pd.DataFrame:
     with Runtime.build(reg.settings).warehouse(read_only=True) as wh:
         return wh.read(relation) if wh.exists(relation) else pd.DataFrame()
-
-
-@pytest.fixture
-def champion(reg: Reg) -> str:
-    version = add_trained_version(reg)
-    assert validate(reg.rt).passed
-    promote(reg.rt)
-    return version
 
 
 def test_every_alert_gets_its_three_strongest_reasons(reg: Reg, champion: str, trained):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from support.dbt import read_tables
 from support.features import load_reference
 from support.features import move_into_same_second
 
@@ -33,15 +34,6 @@ MODEL = "model.fraudops.transaction_features"
 STEPS = [(0, 37), (38, 38), (39, 40), (41, 44)]
 
 
-def read_features(env: dict[str, str]) -> pd.DataFrame:
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in env.items():
-            patch.setenv(name, value)
-        settings = load_settings(
-            dbt={"project_dir": str(REPO_ROOT), "profiles_dir": str(REPO_ROOT)}
-        )
-        with Runtime.build(settings).warehouse(read_only=True) as warehouse:
-            return warehouse.read("gold.transaction_features")
 
 
 def test_day_by_day_build_equals_full_refresh(tmp_path: Path) -> None:
@@ -74,10 +66,10 @@ def test_day_by_day_build_equals_full_refresh(tmp_path: Path) -> None:
         steps.append(
             dbt(command, "--select", "+transaction_features", "--indirect-selection", "cautious")
         )
-    incremental = read_features(env)
+    incremental = _features(env)
     # and the table is rebuilt from scratch over the same silver rows
     dbt("run", "--select", "transaction_features", "--full-refresh")
-    full = read_features(env)
+    full = _features(env)
 
     # then every step after the first was an incremental run, and the last one's tests passed
     for step in steps[1:]:
@@ -105,3 +97,7 @@ def test_day_by_day_build_equals_full_refresh(tmp_path: Path) -> None:
     assert (
         (reports["reported_at"] >= step_start) & (reports["tx_datetime"] < step_start)
     ).sum() > 10
+
+
+def _features(env: dict[str, str]) -> pd.DataFrame:
+    return read_tables(env, ["gold.transaction_features"])["gold.transaction_features"]

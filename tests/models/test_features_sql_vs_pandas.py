@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from support.dbt import warehouse_of
 from support.features import load_reference, move_into_same_second
 
 from ml.platform.dbt import run_dbt
@@ -70,14 +71,8 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Build]:
         target_path=workdir / "target",
         env=env,
     )
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in env.items():
-            patch.setenv(name, value)
-        settings = load_settings(
-            dbt={"project_dir": str(REPO_ROOT), "profiles_dir": str(REPO_ROOT)}
-        )
-        with Runtime.build(settings).warehouse(read_only=True) as warehouse:
-            yield Build(
+    with warehouse_of(env) as warehouse:
+        yield Build(
                 transactions=warehouse.read("silver.int_transactions_deduplicated"),
                 reports=warehouse.read("silver.int_fraud_reports_deduplicated"),
                 features=warehouse.read("gold.transaction_features"),

@@ -17,6 +17,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from support.spark import StandInDbt
 from support.common import make_feature_frame
 from scipy.stats import ks_2samp
 from sklearn.metrics import average_precision_score, precision_score, recall_score, roc_auc_score
@@ -43,39 +44,15 @@ def load_model(name: str) -> ModuleType:
     return module
 
 
-class StandInConfig:
-    """``dbt.config``: callable (the model's own config call) with ``get`` and ``meta_get``."""
-
-    def __init__(self, meta: dict[str, Any]):
-        self.meta = meta
-        self.called_with: dict[str, Any] = {}
-
-    def __call__(self, **kwargs: Any) -> None:
-        self.called_with.update(kwargs)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.called_with.get(key, default)
-
-    def meta_get(self, key: str, default: Any = None) -> Any:
-        return self.meta.get(key, default)
-
-
-class StandInDbt:
+def stand_in_dbt(
+    con: duckdb.DuckDBPyConnection, meta: dict[str, Any], this: str | None = None
+) -> StandInDbt:
     """What dbt-duckdb passes as ``dbt``: ref/source give DuckDB relations of ``con``."""
 
-    def __init__(
-        self, con: duckdb.DuckDBPyConnection, meta: dict[str, Any], this: str | None = None
-    ):
-        self.con = con
-        self.config = StandInConfig(meta)
-        self.this = this
-        self.is_incremental = this is not None
+    def relation(name: str) -> duckdb.DuckDBPyRelation:
+        return con.sql(f"select * from {name if '.' in name else 'gold.' + name}")
 
-    def ref(self, name: str) -> duckdb.DuckDBPyRelation:
-        return self.con.sql(f"select * from gold.{name}")
-
-    def source(self, source_name: str, table: str) -> duckdb.DuckDBPyRelation:
-        return self.con.sql(f"select * from {source_name}.{table}")
+    return StandInDbt(relation, this=this, meta=meta)
 
 
 def demo_scores(frame: pd.DataFrame, seed: int) -> np.ndarray:
@@ -159,7 +136,7 @@ def con(tmp_path: Path, world: dict[str, pd.DataFrame]) -> duckdb.DuckDBPyConnec
 def run_model(
     name: str, con: duckdb.DuckDBPyConnection, meta: dict[str, Any], this: str | None = None
 ) -> pd.DataFrame:
-    relation = load_model(name).model(StandInDbt(con, meta, this), con)
+    relation = load_model(name).model(stand_in_dbt(con, meta, this), con)
     assert isinstance(relation, duckdb.DuckDBPyRelation)
     return relation.df()
 
@@ -237,7 +214,7 @@ def test_performance_metrics_equal_sklearn_on_the_raw_rows(con, world) -> None:
 
 def test_performance_result_is_typed_for_the_warehouse(con) -> None:
     # when
-    relation = load_model("model_performance_daily").model(StandInDbt(con, PERFORMANCE_META), con)
+    relation = load_model("model_performance_daily").model(stand_in_dbt(con, PERFORMANCE_META), con)
 
     # then: the relation carries the declared SQL types (dates as DATE, counts as BIGINT)
     types = dict(zip(relation.columns, map(str, relation.types), strict=True))
@@ -268,7 +245,7 @@ def test_performance_incremental_run_adds_only_new_or_rescored_groups(con, world
 
     # when
     relation = module.model(
-        StandInDbt(con, PERFORMANCE_META, this="gold.model_performance_daily"), con
+        stand_in_dbt(con, PERFORMANCE_META, this="gold.model_performance_daily"), con
     )
     added = relation.df()
 
@@ -297,7 +274,7 @@ def test_performance_is_empty_before_any_day_is_mature(tmp_path, world) -> None:
     )
 
     # when
-    relation = load_model("model_performance_daily").model(StandInDbt(con, PERFORMANCE_META), con)
+    relation = load_model("model_performance_daily").model(stand_in_dbt(con, PERFORMANCE_META), con)
 
     # then: no rows, but the declared columns (dbt still creates the table)
     assert relation.df().empty
@@ -439,4 +416,4 @@ def test_drift_reports_a_reference_feature_missing_from_the_gold_table(tmp_path,
 
     # when / then
     with pytest.raises(ValueError, match="tx_amount_in_eur"):
-        load_model("feature_drift_daily").model(StandInDbt(con, DRIFT_META), con)
+        load_model("feature_drift_daily").model(stand_in_dbt(con, DRIFT_META), con)

@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pytest
+from support.dbt import read_tables
 from fixtures.bad_landing import at, report, reports_table, transactions_table, tx, write_file
 
 from ml.platform.dbt import DbtResult, run_dbt
@@ -69,15 +70,6 @@ BRONZE = ["bronze.stg_landing__transactions", "bronze.stg_landing__fraud_reports
 LONE, AWAITED, EARLY_REPORTED = 10**9 + 1, 10**9 + 2, 10**9 + 3
 
 
-def read_tables(env: dict[str, str], relations: list[str]) -> dict[str, pd.DataFrame]:
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in env.items():
-            patch.setenv(name, value)
-        settings = load_settings(
-            dbt={"project_dir": str(REPO_ROOT), "profiles_dir": str(REPO_ROOT)}
-        )
-        with Runtime.build(settings).warehouse(read_only=True) as warehouse:
-            return {relation: warehouse.read(relation) for relation in relations}
 
 
 def canonical(frame: pd.DataFrame) -> pd.DataFrame:
