@@ -30,6 +30,7 @@ from rich.table import Table
 
 from ml.lifecycle.evaluate import prequential
 from ml.platform.dbt import run_dbt
+from ml.platform.runtime import Runtime
 from ml.platform.settings import load_settings
 from ml.world.landing import simulate_landing
 
@@ -128,9 +129,11 @@ def main() -> None:
             training=training,
         )
         started = time.perf_counter()
-        result = prequential(
-            settings, folds=args.folds, candidates=args.candidate, track=args.track
+        overrides = {"prequential_folds": args.folds, "candidates": args.candidate}
+        rt = Runtime.build(settings).with_settings(
+            training={k: v for k, v in overrides.items() if v}
         )
+        result = prequential(rt, track=args.track)
         timings["prequential"] = time.perf_counter() - started
 
     first, last = result.windows[-1], result.windows[0]

@@ -32,6 +32,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ml.operations.replay import replay
+from ml.platform.runtime import Runtime
 from ml.platform.settings import load_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -101,7 +102,7 @@ def main() -> None:
             os.environ["DBT_TARGET_PATH"] = str(root / "target")
             settings = _settings(root, args, worker=mode == "worker")
             started = time.perf_counter()
-            result = replay(settings)
+            result = replay(Runtime.build(settings))
             wall = time.perf_counter() - started
             if not result.days:
                 raise SystemExit(f"{root} holds a finished replay already; use another --workdir")

@@ -20,8 +20,8 @@ The machine's load average is printed: on a shared machine wall times stretch, C
     .venv/bin/python bench/bench_score.py --workdir /tmp/x --candidate hist_gradient_boosting \
         --hyperparameters '{"hist_gradient_boosting": {"max_iter": 100}}'  # cost of another model
 
-Scoring tables ``scoring.bench_<time>_*`` are written into the warehouse: pass a copy with
-``--warehouse``, or let the benchmark build its own.
+Each run first deletes the champion's rows of scoring.predictions (and its reasons), so that it
+scores every transaction: pass a copy with ``--warehouse``, or let the benchmark build its own.
 """
 
 from __future__ import annotations
@@ -42,11 +42,15 @@ from rich.table import Table
 
 from ml.lifecycle import registry
 from ml.lifecycle.data import feature_matrix
+from ml.lifecycle.loaded_model import load_model
+from ml.lifecycle.promote import promote
 from ml.lifecycle.score import ID_COLUMN, score
 from ml.lifecycle.train import train
+from ml.lifecycle.validate import validate
 from ml.platform.errors import ValidationFailed
 from ml.platform.runtime import Runtime
 from ml.platform.settings import load_settings
+from ml.platform.tables import PREDICTION_EXPLANATIONS, PREDICTIONS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUDGET_SECONDS = 10.0
@@ -68,41 +72,52 @@ def _environment(workdir: Path, warehouse: Path) -> dict[str, str]:
 def prepare_champion(console: Console, candidates: list[str] | None, retrain: bool) -> str:
     """Train, validate and promote (unless the workdir's registry has a champion already and
     ``retrain`` is false); return a description of the champion."""
-    settings = load_settings()
-    champion = registry.version_by_alias(
-        registry.open_registry(settings), settings.model.name, registry.CHAMPION
-    )
+    rt = Runtime.build(load_settings())
+    settings = rt.settings
+    champion = registry.version_by_alias(rt.registry(), settings.model.name, registry.CHAMPION)
     if champion is not None and not retrain:
         console.print(
             f"reusing the champion v{champion.version} of the workdir's registry", highlight=False
         )
         return f"{settings.model.name} v{champion.version} ({champion.tags.get('candidate', '?')})"
     started = time.perf_counter()
-    trained = train(settings, candidates=candidates)
+    trained = train(rt.with_settings(training={"candidates": candidates}) if candidates else rt)
     console.print(
         f"trained {trained.best_candidate} as v{trained.model_version} in {time.perf_counter() - started:.0f} s",
         highlight=False,
     )
-    report = registry.validate(settings)
+    report = validate(rt)
     if report.passed:
-        registry.promote(settings)
+        promote(rt)
     else:
         console.print(
             f"[yellow]{ValidationFailed(report.summary())}[/]; promoting anyway (speed benchmark)"
         )
-        registry.promote(settings, force=True, reason="bench_score.py: speed benchmark")
+        promote(rt, force=True, reason="bench_score.py: speed benchmark")
     return f"{settings.model.name} v{trained.model_version} ({trained.best_candidate})"
 
 
-def run_cli(table: str, env: dict[str, str]) -> tuple[float, float]:
-    """(wall, CPU) seconds of `ml score` in a fresh process writing to ``table``."""
+def forget_scores() -> None:
+    """Delete the champion's predictions and reasons, so that the next `ml score` scores every
+    transaction again (the benchmark measures a full scoring each time)."""
+    rt = Runtime.build(load_settings())
+    version = str(registry.require_champion(rt.registry(), rt.model_name).version)
+    with rt.warehouse() as wh:
+        for table in (PREDICTIONS, PREDICTION_EXPLANATIONS):
+            if wh.exists(table):
+                wh.con.execute(f"delete from {table} where model_version = ?", [version])
+
+
+def run_cli(env: dict[str, str]) -> tuple[float, float]:
+    """(wall, CPU) seconds of `ml score` of every transaction, in a fresh process."""
+    forget_scores()
     cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run(
         [sys.executable, "-c", "from ml.cli import app; app()", "score"],
         check=True,
         cwd=REPO_ROOT,
-        env={**env, "FRAUDOPS__SCORING__PREDICTIONS_TABLE": table},
+        env=env,
         stdout=subprocess.DEVNULL,
     )
     wall = time.perf_counter() - started
@@ -116,12 +131,12 @@ def compare_predictors() -> Table:
     import mlflow.pyfunc
     import mlflow.sklearn
 
-    settings = load_settings()
-    client = registry.open_registry(settings)
-    champion = registry.require_champion(client, settings.model.name)
+    rt = Runtime.build(load_settings())
+    settings = rt.settings
+    champion = registry.require_champion(rt.registry(), settings.model.name)
     name, version = settings.model.name, str(champion.version)
     uri = registry.model_uri(name, version)
-    features = registry.load_model(name, version).columns
+    features = load_model(name, version).columns
     with Runtime.build(settings).warehouse(read_only=True) as wh:
         frame = wh.read(settings.model.feature_table, [ID_COLUMN, *features])
     x = feature_matrix(frame, features)
@@ -137,7 +152,7 @@ def compare_predictors() -> Table:
         ("mlflow.pyfunc + predict", mlflow.pyfunc.load_model, lambda m: m.predict(x)),
         (
             " ml.lifecycle.score:: sklearn flavor, chunks on threads",
-            lambda _uri: registry.load_model(name, version),
+            lambda _uri: load_model(name, version),
             lambda m: m.scores(frame, settings.scoring.n_threads),
         ),
     ):
@@ -199,15 +214,15 @@ def main() -> None:
         # 1. end to end, fresh processes; bytecode cached in the scratch folder (never in .venv)
         cli_env = {**os.environ, "PYTHONPYCACHEPREFIX": str(workdir / "pycache")}
         cli_env.pop("PYTHONDONTWRITEBYTECODE", None)
-        tag = time.strftime("%Y%m%d_%H%M%S")  # fresh tables: every run scores everything
-        cold, _ = run_cli(f"scoring.bench_{tag}_cold", cli_env)
-        runs = [run_cli(f"scoring.bench_{tag}_{i}", cli_env) for i in range(args.repeat)]
+        cold, _ = run_cli(cli_env)
+        runs = [run_cli(cli_env) for _ in range(args.repeat)]
         load = os.getloadavg()[0]
 
         # 2. in process, phase by phase
-        settings = load_settings(scoring={"predictions_table": f"scoring.bench_{tag}_in_process"})
-        result = score(settings)
-        rerun = score(settings)
+        forget_scores()
+        rt = Runtime.build(load_settings())
+        result = score(rt)
+        rerun = score(rt)
 
         predictors = compare_predictors()
 
