@@ -25,7 +25,7 @@ CUSTOMER_FRAUD_SHARE_DIVISOR = 3  # int(n / 3) of a compromised customer's trans
 CUSTOMER_FRAUD_AMOUNT_FACTOR = 5.0
 
 # One independent random stream per part of the world (index into SeedSequence.spawn).
-_STREAMS = (
+STREAMS = (
     "customers",
     "terminals",
     "transactions",

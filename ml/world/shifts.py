@@ -51,22 +51,8 @@ import numpy as np
 import pandas as pd
 
 from ml.platform.settings import SimulationSettings
+from ml.world import handbook
 from ml.world.card_testing import card_testing
-from ml.world.handbook import (
-    _STREAMS,
-    COMPROMISED_TERMINALS_PER_DAY,
-    CUSTOMER_COMPROMISE_DAYS,
-    CUSTOMER_FRAUD_AMOUNT_FACTOR,
-    CUSTOMER_FRAUD_SHARE_DIVISOR,
-    LARGE_AMOUNT_THRESHOLD,
-    SCENARIO_CUSTOMER,
-    SCENARIO_GENUINE,
-    SCENARIO_LARGE_AMOUNT,
-    SCENARIO_TERMINAL,
-    SECONDS_PER_DAY,
-    TERMINAL_COMPROMISE_DAYS,
-    draw_transactions,
-)
 from ml.world.shift_rows import (
     ACTIVITY,
     BASE,
@@ -77,7 +63,7 @@ from ml.world.shift_rows import (
     report_delays,
 )
 
-# Random streams of the drift kinds: SeedSequence children len(_STREAMS), len(_STREAMS) + 1, ...
+# Random streams of the drift kinds: SeedSequence children len(handbook.STREAMS), len(handbook.STREAMS) + 1, ...
 DRIFT_STREAMS = ("terminal_compromise_rate", "genuine_activity_shift", "card_testing")
 
 
@@ -94,7 +80,7 @@ class DriftSchedule:
     def first_day(self) -> int | None:
         """First day that differs from the stationary world (None if none does)."""
         changed = (
-            (self.terminals_per_day != COMPROMISED_TERMINALS_PER_DAY)
+            (self.terminals_per_day != handbook.COMPROMISED_TERMINALS_PER_DAY)
             | (self.activity_factor != 1)
             | (self.amount_factor != 1)
             | (self.cards_tested_per_day > 0)
@@ -118,7 +104,7 @@ def drift_schedule(settings: SimulationSettings) -> DriftSchedule:
     """The per-day state that the settings' drift events describe."""
     days = settings.days
     schedule = DriftSchedule(
-        terminals_per_day=np.full(days, COMPROMISED_TERMINALS_PER_DAY, dtype=np.int64),
+        terminals_per_day=np.full(days, handbook.COMPROMISED_TERMINALS_PER_DAY, dtype=np.int64),
         activity_factor=np.ones(days),
         amount_factor=np.ones(days),
         cards_tested_per_day=np.zeros(days, dtype=np.int64),
@@ -188,14 +174,14 @@ def apply_drift(
         "terminal_id",
         settings.terminals,
         settings.days,
-        TERMINAL_COMPROMISE_DAYS,
+        handbook.TERMINAL_COMPROMISE_DAYS,
     )
     customer_windows = _windows(
         compromised_customers,
         "customer_id",
         settings.customers,
         settings.days,
-        CUSTOMER_COMPROMISE_DAYS,
+        handbook.CUSTOMER_COMPROMISE_DAYS,
     )
     rows = _shift_activity(
         rows,
@@ -218,7 +204,9 @@ def apply_drift(
 def _drift_streams(seed: int) -> dict[str, np.random.Generator]:
     """One generator per drift kind: SeedSequence(seed)'s children after the simulator's own."""
     return {
-        kind: np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(len(_STREAMS) + i,)))
+        kind: np.random.default_rng(
+            np.random.SeedSequence(seed, spawn_key=(len(handbook.STREAMS) + i,))
+        )
         for i, kind in enumerate(DRIFT_STREAMS)
     }
 
@@ -243,7 +231,7 @@ def _shift_terminal_rate(
     rng: np.random.Generator,
 ) -> pd.DataFrame:
     """Compromise ``terminals_per_day`` terminals a day and relabel scenario 2 to match."""
-    base_per_day = min(COMPROMISED_TERMINALS_PER_DAY, settings.terminals)
+    base_per_day = min(handbook.COMPROMISED_TERMINALS_PER_DAY, settings.terminals)
     base = compromised_terminals["terminal_id"].to_numpy().reshape(settings.days, base_per_day)
     wanted = np.minimum(schedule.terminals_per_day, settings.terminals)
     if (wanted == base_per_day).all():
@@ -261,17 +249,21 @@ def _shift_terminal_rate(
     table = day_table(np.concatenate(days), np.concatenate(chosen), "terminal_id")
 
     covered = _windows(
-        table, "terminal_id", settings.terminals, settings.days, TERMINAL_COMPROMISE_DAYS
+        table, "terminal_id", settings.terminals, settings.days, handbook.TERMINAL_COMPROMISE_DAYS
     )
     on = covered[rows["terminal"], day_of(rows["time"])] > 0
     scenario = rows["scenario"]
-    newly = on & ((scenario == SCENARIO_GENUINE) | (scenario == SCENARIO_LARGE_AMOUNT))
-    scenario[newly] = SCENARIO_TERMINAL
-    lost = ~on & (scenario == SCENARIO_TERMINAL)
-    scenario[lost] = np.where(
-        rows["amount"][lost] > LARGE_AMOUNT_THRESHOLD, SCENARIO_LARGE_AMOUNT, SCENARIO_GENUINE
+    newly = on & (
+        (scenario == handbook.SCENARIO_GENUINE) | (scenario == handbook.SCENARIO_LARGE_AMOUNT)
     )
-    rows["fraud"][:] = (scenario != SCENARIO_GENUINE).astype(rows["fraud"].dtype)
+    scenario[newly] = handbook.SCENARIO_TERMINAL
+    lost = ~on & (scenario == handbook.SCENARIO_TERMINAL)
+    scenario[lost] = np.where(
+        rows["amount"][lost] > handbook.LARGE_AMOUNT_THRESHOLD,
+        handbook.SCENARIO_LARGE_AMOUNT,
+        handbook.SCENARIO_GENUINE,
+    )
+    rows["fraud"][:] = (scenario != handbook.SCENARIO_GENUINE).astype(rows["fraud"].dtype)
     return table
 
 
@@ -303,22 +295,22 @@ def _shift_activity(
     n = len(added["time"])
     added_day = day_of(added["time"])
     scenario = np.zeros(n, dtype=rows["scenario"].dtype)
-    scenario[added["amount"] > LARGE_AMOUNT_THRESHOLD] = SCENARIO_LARGE_AMOUNT
-    scenario[on_compromised_terminal[added["terminal"], added_day]] = SCENARIO_TERMINAL
+    scenario[added["amount"] > handbook.LARGE_AMOUNT_THRESHOLD] = handbook.SCENARIO_LARGE_AMOUNT
+    scenario[on_compromised_terminal[added["terminal"], added_day]] = handbook.SCENARIO_TERMINAL
     genuine = added["amount"]
     picked = rng.binomial(
-        customer_windows[added["customer"], added_day], 1 / CUSTOMER_FRAUD_SHARE_DIVISOR
+        customer_windows[added["customer"], added_day], 1 / handbook.CUSTOMER_FRAUD_SHARE_DIVISOR
     )
     amount = np.where(
-        picked > 0, np.round(genuine * CUSTOMER_FRAUD_AMOUNT_FACTOR**picked, 2), genuine
+        picked > 0, np.round(genuine * handbook.CUSTOMER_FRAUD_AMOUNT_FACTOR**picked, 2), genuine
     )
-    scenario[picked > 0] = SCENARIO_CUSTOMER
+    scenario[picked > 0] = handbook.SCENARIO_CUSTOMER
     extra = {
         "time": added["time"],
         "customer": added["customer"],
         "terminal": added["terminal"],
         "amount": amount,
-        "fraud": (scenario != SCENARIO_GENUINE).astype(rows["fraud"].dtype),
+        "fraud": (scenario != handbook.SCENARIO_GENUINE).astype(rows["fraud"].dtype),
         "scenario": scenario,
         "genuine": genuine,
         "delay": report_delays(rng, n, settings),
@@ -339,11 +331,11 @@ def _extra_transactions(
     per customer and listed day (same time-of-day, amount and terminal distributions)."""
     rate = customers["mean_nb_tx_per_day"].to_numpy()[:, None] * rate_factor[None, :]
     counts = rng.poisson(rate)
-    customer, day_index, time_of_day, amount, pick = draw_transactions(
+    customer, day_index, time_of_day, amount, pick = handbook.draw_transactions(
         customers, offsets, counts, rng
     )
     return {
-        "time": days[day_index] * SECONDS_PER_DAY + time_of_day,
+        "time": days[day_index] * handbook.SECONDS_PER_DAY + time_of_day,
         "customer": customer,
         "terminal": neighbours[offsets[customer] + pick],
         "amount": amount,

@@ -37,7 +37,6 @@ from scipy.spatial import cKDTree
 
 from ml.platform.settings import SimulationSettings
 from ml.world.handbook import (
-    _STREAMS,
     AREA_SIZE,
     COMPROMISED_CUSTOMERS_PER_DAY,
     COMPROMISED_TERMINALS_PER_DAY,
@@ -49,6 +48,7 @@ from ml.world.handbook import (
     SCENARIO_LARGE_AMOUNT,
     SCENARIO_TERMINAL,
     SECONDS_PER_DAY,
+    STREAMS,
     TERMINAL_COMPROMISE_DAYS,
     draw_transactions,
 )
@@ -117,10 +117,10 @@ def simulate(settings: SimulationSettings | None = None) -> SimulatedWorld:
     settings = settings or SimulationSettings()
     streams = dict(
         zip(
-            _STREAMS,
+            STREAMS,
             (
                 np.random.default_rng(s)
-                for s in np.random.SeedSequence(settings.seed).spawn(len(_STREAMS))
+                for s in np.random.SeedSequence(settings.seed).spawn(len(STREAMS))
             ),
             strict=True,
         )
