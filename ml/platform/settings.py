@@ -259,6 +259,26 @@ class ScoringSettings(_Section):
     n_threads: int | None = Field(None, gt=0)
 
 
+class DeploymentSettings(_Section):
+    """One DataRobot deployment id served by fraudops: a registered model and its alias."""
+
+    model: str = "fraud_detector"
+    alias: str = "champion"
+
+
+class DataRobotSettings(_Section):
+    """The DataRobot-compatible Prediction API (ml/serving/datarobot.py): an existing client
+    changes only its base URL. ``deployments`` maps a deployment id to a model and alias; with
+    ``token`` set, requests need ``Authorization: Bearer <token>`` (else 401)."""
+
+    deployments: dict[str, DeploymentSettings] = Field(default_factory=dict)
+    token: str | None = None
+    # DataRobot's real-time limit (bytes of the request body, and of it decompressed)
+    max_request_bytes: int = Field(50 * 1024 * 1024, gt=0)
+    # DataRobot's limit of rows per actuals/fromJSON request
+    max_actuals_rows: int = Field(10_000, gt=0)
+
+
 class ReplaySettings(_Section):
     """``ml replay`` (ml/replay.py): operate the system day by day over the simulated world."""
 
@@ -324,6 +344,7 @@ class Settings(BaseSettings):
     scoring: ScoringSettings = ScoringSettings()
     replay: ReplaySettings = ReplaySettings()
     retraining: RetrainingSettings = RetrainingSettings()
+    datarobot: DataRobotSettings = DataRobotSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -217,6 +217,24 @@ def _day_range(
     return from_day, to_day
 
 
+def land_fraud_reports(root: Path | str, reports: pa.Table, source: str) -> list[Path]:
+    """Land fraud reports (the contract's columns) as new files, one per report day:
+    ``fraud_reports/report_date=D/fraud_reports_D_<source>_<uuid>.parquet``, each written
+    atomically. A landed file is immutable and bronze loads each path once, so a feed other than
+    the daily file (actuals posted to the Prediction API) lands beside it, never over it."""
+    if not re.fullmatch(r"[a-z0-9_]+", source):
+        raise ValueError(f"source {source!r}: lowercase letters, digits and _ only")
+    table = reports.select(FRAUD_REPORTS_SCHEMA.names).cast(FRAUD_REPORTS_SCHEMA)
+    days = table.column("reported_at").to_numpy().astype("datetime64[D]")
+    written = []
+    for value in np.unique(days):
+        day = value.astype(dt.date)
+        rows = table.filter(pa.array(days == value))
+        name = f"{FRAUD_REPORTS.name}_{day.isoformat()}_{source}_{uuid.uuid4().hex[:12]}.parquet"
+        written.append(_write_atomically(rows, FRAUD_REPORTS.partition_dir(root, day) / name))
+    return written
+
+
 def _write_atomically(table: pa.Table, path: Path) -> Path:
     """Write ``table`` to ``path`` via a hidden temporary file in the same folder and a rename."""
     # A leading dot hides the temporary file from readers (pyarrow, Spark) and the .tmp suffix

@@ -1,11 +1,51 @@
-"""Fixtures of the operations tests."""
+"""Fixtures of the operations tests (helpers: tests/support/)."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pytest
+import yaml
+from support.common import make_feature_frame, write_feature_table
+from support.datarobot import isolate
+from support.shadow import fit_both, write_datarobot_csv, write_our_predictions
+
+from ml.platform.settings import Settings, load_settings
+
+
+@dataclass
+class ShadowWorld:
+    root: Path
+    settings: Settings
+    frame: pd.DataFrame  # the scored rows of the gold table
+    ours: pd.DataFrame  # our rows of scoring.predictions
+    incumbent_scores: pd.Series  # by transaction_id
+    csv: Path
+
+
+@pytest.fixture(scope="module")
+def shadow_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShadowWorld]:
+    """The generated gold table; our gradient boosting's predictions in scoring.predictions; a
+    logistic regression trained on the same days, acting as the incumbent, in a DataRobot CSV."""
+    root = tmp_path_factory.mktemp("shadow")
+    with pytest.MonkeyPatch.context() as mp:
+        isolate(mp, root)
+        (root / "fraudops.yaml").write_text(yaml.safe_dump({"landing": {"root": str(root)}}))
+        settings = load_settings()
+        frame = make_feature_frame()
+        write_feature_table(settings, frame)
+        ours, theirs, scored = fit_both(frame, settings.model.features)
+        ids = frame.loc[scored, "transaction_id"].to_numpy()
+        threshold = settings.model.alert_threshold
+        rows = write_our_predictions(settings, ids, ours, threshold)
+        csv = write_datarobot_csv(root / "datarobot.csv", ids, theirs, 0.3, settings.model.label)
+        yield ShadowWorld(
+            root, settings, frame.loc[scored], rows, pd.Series(theirs, index=ids), csv
+        )
 
 
 @pytest.fixture

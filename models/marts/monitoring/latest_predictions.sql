@@ -2,6 +2,8 @@
     The score that counts for each transaction: its most recent prediction (latest scored_at,
     then the highest model version). A transaction re-scored by a new champion keeps one row.
     gold.fraud_alerts ranks these, and `ml report` reads them: one definition of "latest".
+    Only our models' predictions count: an external model's (the incumbent's, imported by
+    `ml shadow import` for gold.shadow_comparison_daily) never enters the alert queue.
 
     scoring.* is written by `ml`, not by a dbt staging layer, so the source is read here
     directly (one `predictions` CTE, as a staging model would).
@@ -14,6 +16,7 @@ with
 predictions as (
 
     select * from {{ source('scoring', 'predictions') }}
+    where not {{ is_external_model('model_name') }}
 
 ),
 
