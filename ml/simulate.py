@@ -53,6 +53,9 @@ COMPROMISED_CUSTOMERS_PER_DAY = 3
 CUSTOMER_COMPROMISE_DAYS = 14
 CUSTOMER_FRAUD_SHARE_DIVISOR = 3  # int(n / 3) of a compromised customer's transactions
 CUSTOMER_FRAUD_AMOUNT_FACTOR = 5.0
+# The population the handbook's counts per day are for (its default world, and ours).
+REFERENCE_TERMINALS = 10_000
+REFERENCE_CUSTOMERS = 5_000
 
 # One independent random stream per part of the world (index into SeedSequence.spawn).
 _STREAMS = (
@@ -231,9 +234,14 @@ def _terminals_within_radius(
     customer_tree = cKDTree(customers[["x_customer", "y_customer"]].to_numpy())
     terminal_tree = cKDTree(terminals[["x_terminal", "y_terminal"]].to_numpy())
     pairs = customer_tree.sparse_distance_matrix(terminal_tree, radius, output_type="ndarray")
-    order = np.lexsort((pairs["j"], pairs["i"]))
-    customer_of_pair = pairs["i"][order]
-    neighbours = pairs["j"][order].astype(np.int64)
+    # Pairs grow with customers x terminals (37.6M in a world of 10x the default customers and
+    # terminals): sort one int64 key (customer, terminal) in place rather than lexsort the two
+    # columns (2.8 s instead of 11.1 s there), and drop the distances early.
+    key = pairs["i"].astype(np.int64) * len(terminals) + pairs["j"]
+    del pairs
+    key.sort()
+    customer_of_pair, neighbours = np.divmod(key, len(terminals))
+    del key
     counts = np.bincount(customer_of_pair, minlength=len(customers))
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     return offsets, neighbours
@@ -318,9 +326,11 @@ def _add_frauds(
     tx["fraud"][large] = 1
     tx["scenario"][large] = SCENARIO_LARGE_AMOUNT
 
+    terminals_per_day, customers_per_day = compromised_per_day(settings)
+
     # (2) Compromised terminals: (terminal, day) cells covered by some 28-day window.
     rng = streams["terminal_frauds"]
-    per_day = min(COMPROMISED_TERMINALS_PER_DAY, settings.terminals)
+    per_day = terminals_per_day
     terminals = np.stack(
         [rng.choice(settings.terminals, size=per_day, replace=False) for _ in range(settings.days)]
     )
@@ -333,7 +343,7 @@ def _add_frauds(
 
     # (3) Compromised customers, day after day so that overlapping windows compound.
     rng = streams["customer_frauds"]
-    per_day = min(COMPROMISED_CUSTOMERS_PER_DAY, settings.customers)
+    per_day = customers_per_day
     by_customer = tx["by_customer"]  # per customer, days in order
     bounds = np.searchsorted(tx["customer"][by_customer], np.arange(settings.customers + 1))
     days_by_customer = day[by_customer]
@@ -357,6 +367,22 @@ def _add_frauds(
         _compromise_table(terminals, "terminal_id"),
         _compromise_table(customers, "customer_id"),
     )
+
+
+def compromised_per_day(settings: SimulationSettings) -> tuple[int, int]:
+    """Terminals and customers compromised a day (fraud scenarios 2 and 3).
+
+    ``compromise_scaling`` "fixed": the handbook's 2 and 3, whatever the population (a world
+    10x larger then has a tenth of the default world's terminal and card frauds, per
+    transaction). "population": those counts times terminals / 10,000 and customers / 5,000,
+    rounded, at least 1 — the default world's counts at the default size, 20 and 30 at 10x.
+    Never more than the population.
+    """
+    terminals, customers = COMPROMISED_TERMINALS_PER_DAY, COMPROMISED_CUSTOMERS_PER_DAY
+    if settings.compromise_scaling == "population":
+        terminals = max(1, round(terminals * settings.terminals / REFERENCE_TERMINALS))
+        customers = max(1, round(customers * settings.customers / REFERENCE_CUSTOMERS))
+    return min(terminals, settings.terminals), min(customers, settings.customers)
 
 
 def _compromise_table(chosen: np.ndarray, column: str) -> pd.DataFrame:
