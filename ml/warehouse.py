@@ -194,7 +194,14 @@ class DuckDBWarehouse(Warehouse):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         try:
-            self.con = duckdb.connect(str(path), read_only=read_only)
+            # the profile's DuckDB settings (memory_limit, threads, temp_directory), as dbt applies them
+            settings = {key: str(value) for key, value in (target.config.get("settings") or {}).items()}
+            if "temp_directory" in settings:  # relative to the project, like the file
+                settings["temp_directory"] = str(target.project_dir / settings["temp_directory"])
+            try:
+                self.con = duckdb.connect(str(path), read_only=read_only, config=settings)
+            except duckdb.ConnectionException:  # open in this process already, with its own settings
+                self.con = duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
             raise DataNotReadyError(f"cannot open warehouse {path} ({str(exc).splitlines()[0]}); is another process (dbt?) writing it?") from None
 
