@@ -231,6 +231,10 @@ class ScoringSettings(_Section):
     feature_reference_table: str = "scoring.feature_reference"
     # Threads predicting (row chunks, one OpenMP thread each); null = all cores.
     n_threads: int | None = Field(None, gt=0)
+    # Rows `ml score` reads, scores and writes at a time: whole days, as many as fit (a day with
+    # more rows is read alone); each such chunk is one write transaction. null = everything in
+    # one read and one transaction.
+    chunk_rows: int | None = Field(1_000_000, gt=0)
 
 
 class ReplaySettings(_Section):

@@ -169,6 +169,25 @@ class Warehouse(ABC):
             seen = seen.loc[seen[column].astype(str) == str(value)]
         return frame.loc[~frame[key].isin(seen[key])].reset_index(drop=True)
 
+    def count_unmatched_by_day(
+        self,
+        relation: str,
+        key: str,
+        other: str,
+        other_where: Mapping[str, str] | None,
+        date_column: str,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+    ) -> dict[dt.date, int]:
+        """How many rows :meth:`read_unmatched` would return, per ``date_column`` day (days with
+        none left out), in day order: to read them a few days at a time (``ml score``).
+
+        This generic version reads the date column of those rows; engines override it to count
+        in the warehouse."""
+        frame = self.read_unmatched(relation, [date_column], key, other, other_where, date_column, start, end)
+        counts = pd.to_datetime(frame[date_column]).dt.date.value_counts()
+        return {day: int(n) for day, n in sorted(counts.items())}
+
     def require(self, relation: str, hint: str) -> None:
         if not self.exists(relation):
             raise DataNotReadyError(f"table {relation} does not exist in target {self.target.name!r}; {hint}")
@@ -260,16 +279,38 @@ class DuckDBWarehouse(Warehouse):
             raise ConfigError(f"invalid column name(s) {', '.join(map(repr, bad))}")
         if not self.exists(other):
             return self.read(relation, columns, date_column, start, end)
+        sql, params = self._unmatched_select(relation, columns, key, other, other_where, date_column, start, end)
+        return self.con.execute(sql, params).df()
+
+    def count_unmatched_by_day(
+        self, relation, key, other, other_where, date_column, start=None, end=None
+    ) -> dict[dt.date, int]:
+        sql, params = self._unmatched_select(relation, [date_column], key, other, other_where, date_column, start, end)
+        rows = self.con.execute(f"select {date_column}, count(*) from ({sql}) group by 1 order by 1", params).fetchall()
+        return {pd.Timestamp(day).date(): int(n) for day, n in rows}
+
+    def _unmatched_select(
+        self, relation, columns, key, other, other_where, date_column, start, end
+    ) -> tuple[str, list[str]]:
+        """The SELECT of :meth:`read_unmatched` (an anti-join) and its parameters."""
+        _check_relation(relation)
+        names = [*columns, key, *(other_where or {}), *([date_column] if date_column else [])]
+        bad = [n for n in names if not _COLUMN.match(n)]
+        if bad:
+            raise ConfigError(f"invalid column name(s) {', '.join(map(repr, bad))}")
         where = []
         if date_column and start:
             where.append(f"r.{date_column} >= {_sql_literal(start)}")
         if date_column and end:
             where.append(f"r.{date_column} <= {_sql_literal(end)}")
-        matched = " and ".join([f"o.{key} = r.{key}", *(f"o.{c} = ?" for c in other_where or {})])
-        where.append(f"not exists (select 1 from {_check_relation(other)} as o where {matched})")
+        params = []
+        if self.exists(other):
+            matched = " and ".join([f"o.{key} = r.{key}", *(f"o.{c} = ?" for c in other_where or {})])
+            where.append(f"not exists (select 1 from {_check_relation(other)} as o where {matched})")
+            params = [str(v) for v in (other_where or {}).values()]
         cols = ", ".join(f"r.{c}" for c in columns)
-        sql = f"select {cols} from {relation} as r where {' and '.join(where)}"
-        return self.con.execute(sql, [str(v) for v in (other_where or {}).values()]).df()
+        sql = f"select {cols} from {relation} as r where {' and '.join(where) or 'true'}"
+        return sql, params
 
     def write(self, df, relation, mode="append", keys=None) -> int:
         schema, _table = self._split(relation)
