@@ -208,6 +208,8 @@ class World:
         for node in results["results"]:
             kind = node["unique_id"].split(".")[0]
             seconds[kind] = seconds.get(kind, 0.0) + float(node["execution_time"])
+            if kind == "model":  # and each model's own
+                seconds[f"  {node['unique_id'].split('.')[-1]}"] = float(node["execution_time"])
         return seconds
 
     def fraud_mix(self) -> tuple[int, float, dict[int, float]]:
@@ -272,7 +274,7 @@ def scale_section(args: argparse.Namespace, base: Path, console: Console) -> boo
     for kind in results[small.name]["dbt medallion"].extra:
         a = results[small.name]["dbt medallion"].extra[kind]
         b = results[large.name]["dbt medallion"].extra.get(kind, float("nan"))
-        models.add_row(kind, f"{a:.1f}", f"{b:.1f}", f"{b / a:.1f}x" if a else "-")
+        models.add_row(kind, f"{a:.1f}", f"{b:.1f}", f"{b / a:.1f}x" if a >= 0.05 else "-")
     console.print(models)
     for name, (rows, rate, by) in mixes.items():
         scenarios = ", ".join(f"scenario {s} {r:.3%}" for s, r in by.items())

@@ -214,7 +214,7 @@ class DuckDBWarehouse(Warehouse):
         self.path = path
         try:
             # the profile's DuckDB settings (memory_limit, threads, temp_directory), as dbt applies them
-            settings = {key: str(value) for key, value in (target.config.get("settings") or {}).items()}
+            settings = {key: str(value) for key, value in (target.config.get("config_options") or {}).items()}
             if "temp_directory" in settings:  # relative to the project, like the file
                 settings["temp_directory"] = str(target.project_dir / settings["temp_directory"])
             try:
