@@ -12,7 +12,8 @@ default world's fraud mix. Per world and step:
 3. ``ml train`` on the default windows (then an unmeasured forced ``ml promote``);
 4. ``ml score`` of every transaction.
 
-``daily`` — two worlds of the default size (cards, terminals) over ``--daily-days`` (183 and 730):
+``daily`` — two worlds of the default size (cards, terminals) over ``--daily-days`` (183 and 730),
+set up one after the other, then their one-day steps alternate (so a change of load hits both):
 the whole world is simulated into a staging folder, every day but the last ``--daily-steps`` is
 copied into the landing zone and built, a champion trained and every transaction scored
 (unmeasured set-up); then, for each of the last days, the one-day step: copy the day's files
@@ -292,7 +293,9 @@ def _land(world: World, staging: Path, day: dt.date) -> None:
         shutil.copyfile(source, dest)
 
 
-def run_daily_world(world: World, steps_count: int, sample: float, console: Console) -> list[dict[str, float]]:
+def setup_daily_world(world: World, steps_count: int, sample: float, console: Console) -> list[dt.date]:
+    """Simulate the whole world into a staging folder, land and build every day but the last
+    ``steps_count``, train a champion and score everything; return the days left to step."""
     world.root.mkdir(parents=True, exist_ok=True)
     env, logs, staging = world.env(), world.root, world.root / "staging"
     console.print(f"[bold]daily, {world.name}[/]: set-up (simulate, land, build, train, score) ...", highlight=False)
@@ -308,37 +311,44 @@ def run_daily_world(world: World, steps_count: int, sample: float, console: Cons
     measure([*ML, "train"], env, logs / "train.log", sample)
     measure([*ML, "promote", "--force", "--reason", "bench_scale"], env, logs / "promote.log", sample)
     measure([*ML, "score"], env, logs / "score-setup.log", sample)
-    console.print(f"  set-up done (full build {setup.wall:.0f} s); one-day steps ...", highlight=False)
-    steps = []
-    while day <= last:
-        tick = time.perf_counter()
-        _land(world, staging, day)
-        landed = time.perf_counter() - tick
-        build = measure(world.dbt("build", "--selector", "medallion"), env, logs / f"build-{day}.log", sample)
-        nodes = world.node_seconds()
-        scored = measure([*ML, "score"], env, logs / f"score-{day}.log", sample)
-        steps.append({
-            "land s": landed,
-            "dbt build wall s": build.wall,
-            "models s": nodes.get("model", 0.0),
-            "tests s": nodes.get("test", 0.0) + nodes.get("unit_test", 0.0),
-            "ml score wall s": scored.wall,
-            "step wall s": landed + build.wall + scored.wall,
-            "dbt peak MB": build.tree_peak_mb,
-            "score peak MB": scored.tree_peak_mb,
-        })
-        console.print(f"  {day}: " + ", ".join(f"{k} {v:.1f}" for k, v in steps[-1].items()), highlight=False)
-        day += dt.timedelta(days=1)
-    return steps
+    console.print(f"  set-up done (full build {setup.wall:.0f} s)", highlight=False)
+    return [first_step + dt.timedelta(days=i) for i in range(steps_count)]
+
+
+def daily_step(world: World, day: dt.date, sample: float, console: Console) -> dict[str, float]:
+    """Land ``day``, build the daily selection, score what is new."""
+    env, logs = world.env(), world.root
+    tick = time.perf_counter()
+    _land(world, world.root / "staging", day)
+    landed = time.perf_counter() - tick
+    build = measure(world.dbt("build", "--selector", "medallion"), env, logs / f"build-{day}.log", sample)
+    nodes = world.node_seconds()
+    scored = measure([*ML, "score"], env, logs / f"score-{day}.log", sample)
+    step = {
+        "land s": landed,
+        "dbt build wall s": build.wall,
+        "models s": nodes.get("model", 0.0),
+        "tests s": nodes.get("test", 0.0) + nodes.get("unit_test", 0.0),
+        "ml score wall s": scored.wall,
+        "step wall s": landed + build.wall + scored.wall,
+        "dbt CPU s": build.cpu,
+        "dbt peak MB": build.tree_peak_mb,
+        "score peak MB": scored.tree_peak_mb,
+    }
+    console.print(f"  {world.name}, {day}: " + ", ".join(f"{k} {v:.1f}" for k, v in step.items()), highlight=False)
+    return step
 
 
 def daily_section(args: argparse.Namespace, base: Path, console: Console) -> bool:
     lengths = [int(d) for d in args.daily_days.split(",")]
-    medians = {}
-    for days in lengths:
-        world = World(f"{days} days", args.customers, args.terminals, days, base / f"daily-{days}")
-        steps = run_daily_world(world, args.daily_steps, args.sample, console)
-        medians[days] = {k: statistics.median(s[k] for s in steps) for k in steps[0]}
+    worlds = [World(f"{d} days", args.customers, args.terminals, d, base / f"daily-{d}") for d in lengths]
+    days = {w.name: setup_daily_world(w, args.daily_steps, args.sample, console) for w in worlds}
+    # the worlds' steps alternate, so a change of the machine's load hits both alike
+    steps: dict[int, list[dict[str, float]]] = {d: [] for d in lengths}
+    for index in range(args.daily_steps):
+        for world in worlds:
+            steps[world.days].append(daily_step(world, days[world.name][index], args.sample, console))
+    medians = {d: {k: statistics.median(s[k] for s in steps[d]) for k in steps[d][0]} for d in lengths}
     short, long = lengths[0], lengths[-1]
     table = Table(
         title=f"one-day step vs history ({args.customers:,} cards x {args.terminals:,} terminals; "
