@@ -221,6 +221,7 @@ class DuckDBWarehouse(Warehouse):
                 self.con = duckdb.connect(str(path), read_only=read_only, config=settings)
             except duckdb.ConnectionException:  # open in this process already, with its own settings
                 self.con = duckdb.connect(str(path), read_only=read_only)
+            self.con.execute("set enable_progress_bar = false")  # ml prints its own output
         except duckdb.IOException as exc:
             raise DataNotReadyError(f"cannot open warehouse {path} ({str(exc).splitlines()[0]}); is another process (dbt?) writing it?") from None
 
