@@ -152,6 +152,11 @@ class SimulationSettings(_Section):
     seed: int = 0
     radius: float = Field(5.0, gt=0)
     label_delay_days: int = Field(7, ge=0)
+    # Terminals and cards compromised a day (fraud scenarios 2 and 3): "fixed" = the handbook's
+    # 2 and 3 whatever the population; "population" = those counts scaled by terminals / 10,000
+    # and customers / 5,000 (rounded, at least 1), so a larger world keeps the default world's
+    # fraud mix (ml/simulate.py compromised_per_day).
+    compromise_scaling: Literal["fixed", "population"] = "fixed"
     # Drift events (ml/drift.py): a list, or a single event; none = the handbook's stationary world.
     drift: list[DriftEvent] = Field(default_factory=list)
 
@@ -257,6 +262,10 @@ class ScoringSettings(_Section):
 
     # Threads predicting (row chunks, one OpenMP thread each); null = all cores.
     n_threads: int | None = Field(None, gt=0)
+    # Rows `ml score` reads, scores and writes at a time: whole days, as many as fit (a day with
+    # more rows is read alone); each such chunk is one write transaction. null = everything in
+    # one read and one transaction.
+    chunk_rows: int | None = Field(1_000_000, gt=0)
 
 
 class DeploymentSettings(_Section):

@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ml.platform.settings import SimulationSettings
+
 SECONDS_PER_DAY = 86_400
 AREA_SIZE = 100.0
 # Time of day (seconds) ~ N(mean, std), as in the handbook.
@@ -21,6 +23,9 @@ COMPROMISED_TERMINALS_PER_DAY = 2
 TERMINAL_COMPROMISE_DAYS = 28
 COMPROMISED_CUSTOMERS_PER_DAY = 3
 CUSTOMER_COMPROMISE_DAYS = 14
+# The population the handbook's counts per day are for (its default world, and ours).
+REFERENCE_TERMINALS = 10_000
+REFERENCE_CUSTOMERS = 5_000
 CUSTOMER_FRAUD_SHARE_DIVISOR = 3  # int(n / 3) of a compromised customer's transactions
 CUSTOMER_FRAUD_AMOUNT_FACTOR = 5.0
 
@@ -67,3 +72,19 @@ def draw_transactions(
 
     keep = (time_of_day >= 0) & (time_of_day < SECONDS_PER_DAY) & (nb_terminals[customer] > 0)
     return tuple(a[keep] for a in (customer, day, time_of_day, amount, pick))
+
+
+def compromised_per_day(settings: SimulationSettings) -> tuple[int, int]:
+    """Terminals and customers compromised a day (fraud scenarios 2 and 3).
+
+    ``compromise_scaling`` "fixed": the handbook's 2 and 3, whatever the population (a world
+    10x larger then has a tenth of the default world's terminal and card frauds, per
+    transaction). "population": those counts times terminals / 10,000 and customers / 5,000,
+    rounded, at least 1 — the default world's counts at the default size, 20 and 30 at 10x.
+    Never more than the population.
+    """
+    terminals, customers = COMPROMISED_TERMINALS_PER_DAY, COMPROMISED_CUSTOMERS_PER_DAY
+    if settings.compromise_scaling == "population":
+        terminals = max(1, round(terminals * settings.terminals / REFERENCE_TERMINALS))
+        customers = max(1, round(customers * settings.customers / REFERENCE_CUSTOMERS))
+    return min(terminals, settings.terminals), min(customers, settings.customers)

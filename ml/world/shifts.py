@@ -75,12 +75,14 @@ class DriftSchedule:
     activity_factor: np.ndarray  # float: factor on the transactions per day
     amount_factor: np.ndarray  # float: factor on genuine amounts
     cards_tested_per_day: np.ndarray  # int: card-testing bursts that day
+    # terminals compromised a day without drift (ml.simulate.compromised_per_day)
+    base_terminals_per_day: int = handbook.COMPROMISED_TERMINALS_PER_DAY
 
     @property
     def first_day(self) -> int | None:
         """First day that differs from the stationary world (None if none does)."""
         changed = (
-            (self.terminals_per_day != handbook.COMPROMISED_TERMINALS_PER_DAY)
+            (self.terminals_per_day != self.base_terminals_per_day)
             | (self.activity_factor != 1)
             | (self.amount_factor != 1)
             | (self.cards_tested_per_day > 0)
@@ -103,11 +105,13 @@ class DriftedTransactions:
 def drift_schedule(settings: SimulationSettings) -> DriftSchedule:
     """The per-day state that the settings' drift events describe."""
     days = settings.days
+    base_terminals = handbook.compromised_per_day(settings)[0]
     schedule = DriftSchedule(
-        terminals_per_day=np.full(days, handbook.COMPROMISED_TERMINALS_PER_DAY, dtype=np.int64),
+        terminals_per_day=np.full(days, base_terminals, dtype=np.int64),
         activity_factor=np.ones(days),
         amount_factor=np.ones(days),
         cards_tested_per_day=np.zeros(days, dtype=np.int64),
+        base_terminals_per_day=base_terminals,
     )
     for event in settings.drift:
         first = (event.start - settings.start).days
@@ -231,7 +235,7 @@ def _shift_terminal_rate(
     rng: np.random.Generator,
 ) -> pd.DataFrame:
     """Compromise ``terminals_per_day`` terminals a day and relabel scenario 2 to match."""
-    base_per_day = min(handbook.COMPROMISED_TERMINALS_PER_DAY, settings.terminals)
+    base_per_day = handbook.compromised_per_day(settings)[0]
     base = compromised_terminals["terminal_id"].to_numpy().reshape(settings.days, base_per_day)
     wanted = np.minimum(schedule.terminals_per_day, settings.terminals)
     if (wanted == base_per_day).all():

@@ -106,6 +106,27 @@ class Warehouse(ABC):
             seen = seen.loc[seen[column].astype(str) == str(value)]
         return frame.loc[~frame[key].isin(seen[key])].reset_index(drop=True)
 
+    def count_unmatched_by_day(
+        self,
+        relation: str,
+        key: str,
+        other: str,
+        other_where: Mapping[str, str] | None,
+        date_column: str,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+    ) -> dict[dt.date, int]:
+        """How many rows :meth:`read_unmatched` would return, per ``date_column`` day (days with
+        none left out), in day order: to read them a few days at a time (``ml score``).
+
+        This generic version reads the date column of those rows; engines override it to count
+        in the warehouse."""
+        frame = self.read_unmatched(
+            relation, [date_column], key, other, other_where, date_column, start, end
+        )
+        counts = pd.to_datetime(frame[date_column]).dt.date.value_counts()
+        return {day: int(n) for day, n in sorted(counts.items())}
+
     def require(self, relation: str, hint: str) -> None:
         if not self.exists(relation):
             raise DataNotReadyError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -43,7 +44,18 @@ class DuckDBWarehouse(Warehouse):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         try:
-            self.con = duckdb.connect(str(path), read_only=read_only)
+            # the profile's DuckDB settings (memory_limit, threads, temp_directory), as dbt applies them
+            settings = {
+                key: str(value)
+                for key, value in (target.config.get("config_options") or {}).items()
+            }
+            if "temp_directory" in settings:  # relative to the project, like the file
+                settings["temp_directory"] = str(target.project_dir / settings["temp_directory"])
+            try:
+                self.con = duckdb.connect(str(path), read_only=read_only, config=settings)
+            except duckdb.ConnectionException:  # open in this process already, with its settings
+                self.con = duckdb.connect(str(path), read_only=read_only)
+            self.con.execute("set enable_progress_bar = false")  # ml prints its own output
         except duckdb.IOException as exc:
             raise _open_error(path, exc) from None
 
@@ -103,23 +115,48 @@ class DuckDBWarehouse(Warehouse):
         start=None,
         end=None,
     ) -> pd.DataFrame:
+        sql, params = self._unmatched_select(
+            relation, columns, key, other, other_where, date_column, start, end
+        )
+        return self.con.execute(sql, params).df()
+
+    def count_unmatched_by_day(
+        self, relation, key, other, other_where, date_column, start=None, end=None
+    ) -> dict[dt.date, int]:
+        sql, params = self._unmatched_select(
+            relation, [date_column], key, other, other_where, date_column, start, end
+        )
+        rows = self.con.execute(
+            f"select {date_column}, count(*) from ({sql}) group by 1 order by 1", params
+        ).fetchall()
+        return {pd.Timestamp(day).date(): int(n) for day, n in rows}
+
+    def _unmatched_select(
+        self, relation, columns, key, other, other_where, date_column, start, end
+    ) -> tuple[str, list[str]]:
+        """The SELECT of :meth:`read_unmatched` (an anti-join) and its parameters."""
         _check_relation(relation)
         names = [*columns, key, *(other_where or {}), *([date_column] if date_column else [])]
         bad = [n for n in names if not _COLUMN.match(n)]
         if bad:
             raise ConfigError(f"invalid column name(s) {', '.join(map(repr, bad))}")
-        if not self.exists(other):
-            return self.read(relation, columns, date_column, start, end)
         where = []
         if date_column and start:
             where.append(f"r.{date_column} >= {_sql_literal(start)}")
         if date_column and end:
             where.append(f"r.{date_column} <= {_sql_literal(end)}")
-        matched = " and ".join([f"o.{key} = r.{key}", *(f"o.{c} = ?" for c in other_where or {})])
-        where.append(f"not exists (select 1 from {_check_relation(other)} as o where {matched})")
+        params: list[str] = []
+        if self.exists(other):
+            matched = " and ".join(
+                [f"o.{key} = r.{key}", *(f"o.{c} = ?" for c in other_where or {})]
+            )
+            where.append(
+                f"not exists (select 1 from {_check_relation(other)} as o where {matched})"
+            )
+            params = [str(v) for v in (other_where or {}).values()]
         cols = ", ".join(f"r.{c}" for c in columns)
-        sql = f"select {cols} from {relation} as r where {' and '.join(where)}"
-        return self.con.execute(sql, [str(v) for v in (other_where or {}).values()]).df()
+        sql = f"select {cols} from {relation} as r where {' and '.join(where) or 'true'}"
+        return sql, params
 
     def write(self, df, relation, mode="append", keys=None) -> int:
         return self.write_many([(df, relation, mode, keys)])[0]

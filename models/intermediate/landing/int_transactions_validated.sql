@@ -74,7 +74,8 @@ landed as (
 
 ),
 {% else %}
-landed as (
+-- read where needed, not materialized whole (DuckDB would: parsed rows feed two parts below)
+landed as {{ cte_not_materialized() }} (
 
     select * from {{ ref('stg_landing__transactions') }}
 
