@@ -228,7 +228,11 @@ def main() -> None:
     summary.add_row("machine load (1-min average) after the runs", f"{load:.1f}")
     summary.add_row("end to end, first run (cold bytecode cache)", f"{cold:.2f} s")
     summary.add_row("rows/s end to end (best)", f"{result.rows_read / best:,.0f}")
-    for phase in ("registry", "read", "predict", "write", "total"):
+    for phase in [
+        p
+        for p in ("registry", "read", "predict", "explain", "write", "total")
+        if p in result.seconds
+    ]:
         summary.add_row(f"in process: {phase}", f"{result.seconds[phase]:.2f} s")
     summary.add_row("rows/s in process", f"{result.rows_per_second:,.0f}")
     summary.add_row(

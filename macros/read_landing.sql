@@ -32,11 +32,14 @@
     union_by_name's behaviour without its type unification, which fails on e.g. BIGINT vs
     TIMESTAMP (and `schema` cannot be combined with union_by_name). With no file to load (a
     feed that has not started, or no new file since the last build), an empty relation with the
-    same columns.
+    same columns. DuckDB reads every path as a glob pattern, so the root and each listed file
+    are escaped (landing_glob_escape): a file named `x*.parquet` is read once, not with every
+    file its name matches, and a root like `landing[1]` is a folder, not a pattern.
 -#}
 {% macro duckdb__read_landing(relation) %}
     {%- set contract = read_landing_contract(relation) -%}
-    {%- set pattern = (contract.location ~ '/*/*.parquet') | replace("'", "''") -%}
+    {#- paths are data: glob characters in the root or a file name match only themselves -#}
+    {%- set pattern = (landing_glob_escape(contract.location) ~ '/*/*.parquet') | replace("'", "''") -%}
     {%- set files = [pattern] -%}
     {%- if execute -%}
         {%- set files = read_landing_new_files(relation) -%}
@@ -57,7 +60,7 @@
     {%- if is_incremental() -%}
         {%- set quoted = [] -%}
         {%- for file in files -%}
-            {%- do quoted.append("'" ~ file | replace("'", "''") ~ "'") -%}
+            {%- do quoted.append("'" ~ landing_glob_escape(file) | replace("'", "''") ~ "'") -%}
         {%- endfor -%}
         {%- set paths = '[' ~ quoted | join(', ') ~ ']' -%}
     {%- endif -%}

@@ -6,11 +6,11 @@
     first or full-refresh build, every file. Computed once per call (a file landing between the
     pre-hook's call and the model's is loaded but not checked; the reader then names it if it
     is bad). Called by duckdb__read_landing and duckdb__read_landing_check_files at execution
-    time.
+    time. The root is escaped (landing_glob_escape): glob() returns the paths unescaped.
 -#}
 {% macro read_landing_new_files(relation) %}
     {%- set contract = read_landing_contract(relation) -%}
-    {%- set pattern = (contract.location ~ '/*/*.parquet') | replace("'", "''") -%}
+    {%- set pattern = (landing_glob_escape(contract.location) ~ '/*/*.parquet') | replace("'", "''") -%}
     {%- set landed = run_query("select file from glob('" ~ pattern ~ "') order by file").columns[0].values() -%}
     {%- if not is_incremental() -%}
         {{ return(landed | list) }}

@@ -529,10 +529,15 @@
             {% endfor %}
 
             -- extra features: the amount against the customer's habits
+            -- (a window of zero-amount authorisations only has mean 0, and this amount is 0 too:
+            -- it equals the mean, ratio 1)
             {% for n in customer_windows %}
-            corrected.tx_amount
-            / (corrected.customer_amount_{{ n }}day / corrected.customer_nb_tx_{{ n }}day)
-                as customer_id_amount_ratio_{{ n }}day_window,
+            case
+                when corrected.customer_amount_{{ n }}day = 0 then 1.0
+                else
+                    corrected.tx_amount
+                    / (corrected.customer_amount_{{ n }}day / corrected.customer_nb_tx_{{ n }}day)
+            end as customer_id_amount_ratio_{{ n }}day_window,
             {% endfor %}
             case
                 when corrected.customer_var_amount <= 0 then 0.0

@@ -33,3 +33,21 @@
     {%- endif -%}
     {{ return('try_cast(' ~ expression ~ ' as ' ~ data_type ~ ')') }}
 {%- endmacro %}
+
+{#-
+    DuckDB: a timestamp is parsed as `timestamptz` and converted to the UTC wall clock, so a
+    landed value with an offset ('2018-04-02 08:00:00+05:00', '...Z') lands as its UTC time
+    (a plain `try_cast(... as timestamp)` drops the offset silently); a value without one is
+    read in the session zone, which the profile fixes to UTC (profiles.yml `settings`), so it
+    means UTC whatever the host's zone. Spark needs no variant: its cast honours offsets and
+    its session zone is UTC (profiles.yml).
+-#}
+{% macro duckdb__try_cast(expression, data_type) -%}
+    {%- if data_type | lower == 'timestamp' -%}
+        {{ return(
+            "case when substring(trim(" ~ expression ~ "), 1, 1) between '0' and '9'"
+            ~ " then timezone('UTC', try_cast(" ~ expression ~ " as timestamptz)) end"
+        ) }}
+    {%- endif -%}
+    {{ return(default__try_cast(expression, data_type)) }}
+{%- endmacro %}

@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from support.browser import Chromium, find_chromium
 from support.common import (
     copy_mlflow_db,
     make_feature_frame,
@@ -92,3 +93,15 @@ def isolated_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One local PySpark session per test process (support/spark.py: spark_session)."""
     yield from spark_session(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory: pytest.TempPathFactory):
+    """Headless Chromium (tests/browser.py) for the HTML pages: the report, the model card."""
+    executable = find_chromium()
+    if executable is None:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing in CI: `make browser` should have installed it")
+        pytest.skip("no Chromium here: run `make browser` (apt-get install chromium)")
+    with Chromium.launch(tmp_path_factory.mktemp("chromium"), executable) as browser:
+        yield browser

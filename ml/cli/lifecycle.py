@@ -234,7 +234,9 @@ def promote_command(
     from ml.lifecycle.promote import promote
     from ml.platform.tables import FEATURE_REFERENCE
 
-    change = promote(_runtime(target), version=version, force=force, reason=reason)
+    change = promote(
+        _runtime(target), version=version, force=force, reason=reason, require_card=True
+    )
     replaced = (
         f"v{change.replaced_version} is now previous_champion"
         if change.replaced_version
@@ -289,7 +291,7 @@ def score_command(
     from rich.table import Table
 
     from ml.lifecycle.score import score
-    from ml.platform.tables import PREDICTIONS
+    from ml.platform.tables import PREDICTION_EXPLANATIONS, PREDICTIONS
 
     result = score(_runtime(target), start=_date(start), end=_date(end))
 
@@ -303,10 +305,41 @@ def score_command(
     table.add_row("transactions not scored yet", f"{result.rows_read:,}")
     table.add_row("predictions written", f"{result.rows_added:,} to {PREDICTIONS}")
     table.add_row(f"alerts (score >= {result.alert_threshold:g})", f"{result.alerts:,}")
-    phases = ("registry", "read", "predict", "write")
+    table.add_row(
+        "reasons written (top 3 per alert)",
+        f"{result.explanations_added:,} to {PREDICTION_EXPLANATIONS}",
+    )
+    phases = [p for p in ("registry", "read", "predict", "explain", "write") if p in result.seconds]
     table.add_row(
         "seconds (" + " + ".join(phases) + ")",
         " + ".join(f"{result.seconds[p]:.2f}" for p in phases),
     )
     table.add_row("rows/s", f"{result.rows_per_second:,.0f}")
     console.print(table)
+
+
+@app.command("model-card")
+@user_errors
+def model_card_command(
+    version: str = typer.Option(..., help="Registered version to document."),
+    output: str | None = typer.Option(
+        None, help="HTML file (default: model_card_<name>_v<N>.html)."
+    ),
+    log: bool = typer.Option(
+        True,
+        "--log/--no-log",
+        help="Log it to the version's run and link it (ml promote needs it).",
+    ),
+    target: str | None = TARGET,
+) -> None:
+    """Write the model card of a version (SR 11-7 sections, one self-contained HTML file)."""
+    from ml.lifecycle.model_card_render import write_model_card
+
+    rt = _runtime(target)
+    result = write_model_card(rt, version, output, log=log)
+    logged = f"; logged as {result.artifact_uri}" if result.artifact_uri else ""
+    console.print(
+        f"model card of {rt.model_name} v{version}: {result.sections} sections{logged}",
+        highlight=False,
+    )
+    print(result.path)

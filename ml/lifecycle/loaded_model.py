@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -44,6 +45,8 @@ class LoadedModel(ModelInputs):
 
     flavor: str
     _predict: Callable[[pd.DataFrame], np.ndarray] = field(repr=False)
+    # the fitted scikit-learn model (sklearn flavor; None for pyfunc): ml.lifecycle.explain reads it
+    estimator: Any = field(default=None, repr=False)
 
     def scores(
         self, frame: pd.DataFrame, n_threads: int | None = 1, min_chunk_rows: int = MIN_CHUNK_ROWS
@@ -137,6 +140,7 @@ def load_model(
 
             flavor = "sklearn"
         else:
+            estimator = None
             pyfunc = mlflow.pyfunc.load_model(local)
 
             def predict(x: pd.DataFrame) -> np.ndarray:
@@ -145,7 +149,12 @@ def load_model(
 
             flavor = "pyfunc"
     return LoadedModel(
-        name=name, version=str(version), inputs=inputs, flavor=flavor, _predict=predict
+        name=name,
+        version=str(version),
+        inputs=inputs,
+        flavor=flavor,
+        _predict=predict,
+        estimator=estimator,
     )
 
 

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from ml.lifecycle import registry
+from ml.lifecycle.model_card import card_blocker
 from ml.lifecycle.reference import ensure_feature_reference
 from ml.lifecycle.registry import (
     CHALLENGER,
@@ -111,8 +112,12 @@ def promote(
     force: bool = False,
     reason: str | None = None,
     user: str | None = None,
+    require_card: bool = False,
 ) -> AliasChange:
     """Move alias ``champion`` to the validated challenger (or ``version``).
+
+    With ``require_card`` (``ml promote``) a version without its model card
+    (ml/lifecycle/model_card.py) is refused too, unless ``force``.
 
     Refuses a version that has not passed :func:`validate` against the current champion unless
     ``force`` with a ``reason``. The replaced champion gets ``previous_champion``; the promoted
@@ -155,6 +160,8 @@ def promote(
         who, at, reason = pending["user"], pending["at"], pending["reason"]
     else:
         blocker = promotion_blocker(candidate, champion)
+        if require_card and not blocker:
+            blocker = card_blocker(candidate)
         if blocker and not force:
             raise ModelRegistryError(f"{blocker}; run ml validate, or pass --force --reason '...'")
         replaced = str(champion.version) if champion is not None else None

@@ -6,7 +6,9 @@
 * atomic: all rows of a run are one warehouse write (one transaction); a failure leaves none;
 * fast: only ``transaction_id`` and the model's input columns are read, and the model scores the
   whole frame at once (no per-row Python); bench/bench_score.py measures it;
-* safe: the champion's signature is checked against the feature table before anything is read.
+* safe: the champion's signature is checked against the feature table before anything is read;
+* explained: the top 3 reasons of every alert (ml/explain.py) go to
+  ``scoring.prediction_explanations`` in the same warehouse transaction as the predictions.
 
 Rows written (docs/architecture.md): ``transaction_id, score, is_alert, model_name,
 model_version, scored_at`` — ``is_alert`` is ``score >= model.alert_threshold`` and
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ml.lifecycle import data, registry
+from ml.lifecycle import data, explain, registry
 from ml.lifecycle.loaded_model import (
     LoadedModel,
     ModelInputs,
@@ -33,7 +35,13 @@ from ml.lifecycle.loaded_model import (
 )
 from ml.platform.errors import ConfigError
 from ml.platform.runtime import Runtime
-from ml.platform.tables import DATE_COLUMN, PREDICTION_COLUMNS, PREDICTION_KEYS, PREDICTIONS
+from ml.platform.tables import (
+    DATE_COLUMN,
+    PREDICTION_COLUMNS,
+    PREDICTION_EXPLANATIONS,
+    PREDICTION_KEYS,
+    PREDICTIONS,
+)
 
 ID_COLUMN = "transaction_id"
 
@@ -53,6 +61,7 @@ class ScoreResult:
     start: dt.date | None
     end: dt.date | None
     seconds: dict[str, float] = field(default_factory=dict)
+    explanations_added: int = 0  # reason rows (top 3 per alert) in scoring.prediction_explanations
 
     @property
     def rows_per_second(self) -> float:
@@ -129,24 +138,44 @@ def score(rt: Runtime, *, start: dt.date | None = None, end: dt.date | None = No
         tick = time.perf_counter()
         frame, matrix = reading[0].result()
         seconds["read"] = time.perf_counter() - tick  # what is left of it after loading the model
+        # the tree explainer's import (shap, ~1 s) runs while the model predicts
+        warming = background.submit(explain.warm_up, model) if len(frame) else None
 
         tick = time.perf_counter()
         scores = model.predict_matrix(matrix, settings.scoring.n_threads)
         seconds["predict"] = time.perf_counter() - tick
+        if warming is not None:
+            warming.result()
 
         scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         tick = time.perf_counter()
-        added = 0
+        added = explained = 0
         if len(frame):
-            rows = predictions_frame(
-                frame[ID_COLUMN].to_numpy(),
-                scores,
-                model,
-                settings.model.alert_threshold,
+            ids = frame[ID_COLUMN].to_numpy()
+            rows = predictions_frame(ids, scores, model, settings.model.alert_threshold, scored_at)
+            reasons = explain.explanations_frame(
+                explain.explainer_or_none(model),
+                ids,
+                matrix,
+                rows["is_alert"].to_numpy(),
+                model.name,
+                model.version,
                 scored_at,
             )
-            added = wh.write(rows, predictions_table, mode="insert_new", keys=list(PREDICTION_KEYS))
-        seconds["write"] = time.perf_counter() - tick
+            seconds["explain"] = time.perf_counter() - tick
+            # one transaction on DuckDB; elsewhere the predictions (what a rerun skips) go last
+            explained, added = wh.write_many(
+                [
+                    (
+                        reasons,
+                        PREDICTION_EXPLANATIONS,
+                        "insert_new",
+                        list(explain.EXPLANATION_KEYS),
+                    ),
+                    (rows, predictions_table, "insert_new", list(PREDICTION_KEYS)),
+                ]
+            )
+        seconds["write"] = time.perf_counter() - tick - seconds.get("explain", 0.0)
     seconds["total"] = time.perf_counter() - clock
     return ScoreResult(
         model_name=name,
@@ -160,4 +189,5 @@ def score(rt: Runtime, *, start: dt.date | None = None, end: dt.date | None = No
         start=start,
         end=end,
         seconds=seconds,
+        explanations_added=int(explained),
     )

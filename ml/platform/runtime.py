@@ -42,6 +42,8 @@ def dbt_vars(settings: Settings) -> dict[str, Any]:
         "terminal_windows_days": list(features.terminal_windows_days),
         "terminal_delay_days": features.terminal_delay_days,
         "max_tx_amount": settings.landing.max_tx_amount,
+        "min_event_date": settings.landing.min_event_date.isoformat(),
+        "max_days_ahead_of_load": settings.landing.max_days_ahead_of_load,
         "label_maturity_days": settings.training.delay_days,
         "alert_top_k": settings.model.alert_top_k,
         "card_precision_k": settings.model.top_k_cards,

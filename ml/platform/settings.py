@@ -180,8 +180,12 @@ def _landing_root_default() -> str:
 class LandingSettings(_Section):
     # Root of the landing zone; default: $FRAUDOPS_LANDING_ROOT, else data/landing.
     root: str = Field(default_factory=_landing_root_default)
-    # Landing contract: amounts above this are quarantined as absurd (docs/data-contract.md).
+    # Landing contract (docs/data-contract.md): amounts above this are quarantined as absurd,
+    # timestamps before min_event_date or more than max_days_ahead_of_load days after the build
+    # that loads them as timestamp_out_of_range.
     max_tx_amount: float = Field(100_000.0, gt=0)
+    min_event_date: dt.date = dt.date(2000, 1, 1)
+    max_days_ahead_of_load: int = Field(1, ge=0)
 
 
 class MlflowSettings(_Section):

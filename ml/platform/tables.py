@@ -26,6 +26,8 @@ PREDICTIONS = f"{SCORING_SCHEMA}.predictions"
 FEATURE_REFERENCE = f"{SCORING_SCHEMA}.feature_reference"
 FEATURE_REFERENCE_SAMPLE = f"{SCORING_SCHEMA}.feature_reference_sample"
 MODEL_EVENTS = f"{SCORING_SCHEMA}.model_events"
+#: The top reasons (ml/lifecycle/explain.py) of every alerted transaction, written with the predictions.
+PREDICTION_EXPLANATIONS = f"{SCORING_SCHEMA}.prediction_explanations"
 
 #: scoring.predictions: one row per (transaction, model version).
 PREDICTION_KEYS: tuple[str, ...] = ("transaction_id", "model_version")

@@ -33,9 +33,11 @@ from ml.platform.settings import LandingSettings, SimulationSettings
 from ml.world.handbook import SECONDS_PER_DAY
 from ml.world.simulator import SimulatedWorld, simulate
 
-# Upper bound of a valid amount; mirrors the dbt var ``max_tx_amount`` (dbt_project.yml).
-#: The landing contract's largest amount: the setting's default (the dbt var comes from settings).
+# Zero is valid (a zero-amount authorisation): 0 <= tx_amount <= MAX_TX_AMOUNT. Both bounds are
+# the settings' defaults (the dbt vars max_tx_amount and min_event_date come from the settings).
 MAX_TX_AMOUNT = LandingSettings.model_fields["max_tx_amount"].default
+# No landed timestamp before this day.
+MIN_EVENT_DATE = LandingSettings.model_fields["min_event_date"].default
 
 TRANSACTIONS_SCHEMA = pa.schema(
     [
@@ -276,8 +278,8 @@ def validate_landing_file(path: Path | str) -> list[str]:
 
     Checks the layout (dataset folder, ``key=YYYY-MM-DD`` partition, date in the file name), that
     the file is parquet, the required columns and types, and the row rules that one file can
-    show: non-null keys, 0 < tx_amount <= MAX_TX_AMOUNT, timestamps before the end of the
-    partition day, one content per transaction_id. Rules that need other files (a report not
+    show: non-null keys, 0 <= tx_amount <= MAX_TX_AMOUNT, timestamps from MIN_EVENT_DATE to the
+    end of the partition day, one content per transaction_id. Rules that need other files (a report not
     before its transaction) are checked by the warehouse.
     """
     path = Path(path)
@@ -337,12 +339,15 @@ def _row_problems(
             problems.append(f"{nulls} row(s) with null {name}")
     if "tx_amount" in usable:
         amount = table.column("tx_amount")
-        bad = (
-            pc.sum(pc.or_(pc.less_equal(amount, 0), pc.greater(amount, MAX_TX_AMOUNT))).as_py() or 0
-        )
+        bad = pc.sum(pc.or_(pc.less(amount, 0), pc.greater(amount, MAX_TX_AMOUNT))).as_py() or 0
         nan = pc.sum(pc.is_nan(amount)).as_py() or 0
         if bad or nan:
-            problems.append(f"{bad + nan} row(s) with tx_amount outside (0, {MAX_TX_AMOUNT:g}]")
+            problems.append(f"{bad + nan} row(s) with tx_amount outside [0, {MAX_TX_AMOUNT:g}]")
+    if dataset.time_column in usable:
+        start = pa.scalar(dt.datetime.combine(MIN_EVENT_DATE, dt.time()), pa.timestamp("us"))
+        early = pc.sum(pc.less(table.column(dataset.time_column), start)).as_py() or 0
+        if early:
+            problems.append(f"{early} row(s) with {dataset.time_column} before {MIN_EVENT_DATE}")
     if day and dataset.time_column in usable:
         end = pa.scalar(
             dt.datetime.combine(day + dt.timedelta(days=1), dt.time()), pa.timestamp("us")

@@ -57,6 +57,25 @@ def predictions(features: pd.DataFrame, version: str, scored_at: str) -> pd.Data
     )
 
 
+def explanations(scored: pd.DataFrame, version: str, scored_at: str) -> pd.DataFrame:
+    """Reasons of the alerted rows of ``predictions(...)``: the rule's two terms, then the night."""
+    alerted = scored.loc[scored["is_alert"], "transaction_id"].to_numpy()
+    features = ["terminal_id_risk_7day_window", "tx_amount", "tx_during_night"]
+    return pd.DataFrame(
+        {
+            "transaction_id": np.repeat(alerted, 3).astype("int64"),
+            "model_name": "fraud_detector",
+            "model_version": version,
+            "reason_rank": np.tile([1, 2, 3], len(alerted)).astype("int32"),
+            "feature": np.tile(features, len(alerted)),
+            "feature_value": 1.0,
+            "strength": np.tile([0.7, 0.3, 0.0], len(alerted)),
+            "strength_space": "probability",
+            "scored_at": pd.Timestamp(scored_at),
+        }
+    )
+
+
 def append(path: Path, relation: str, frame: pd.DataFrame) -> None:
     with duckdb.connect(str(path)) as con:
         con.execute(f"create schema if not exists {relation.split('.')[0]}")
@@ -99,7 +118,9 @@ def test_monitoring_marts_end_to_end(tmp_path: Path) -> None:
     ref_2 = compute_reference(day_10.assign(tx_amount=day_10["tx_amount"] * 3), FEATURES).for_model(
         "fraud_detector", "2"
     )
-    append(warehouse, "scoring.predictions", predictions(gold, "1", "2018-04-26 01:00:00"))
+    scored_1 = predictions(gold, "1", "2018-04-26 01:00:00")
+    append(warehouse, "scoring.predictions", scored_1)
+    append(warehouse, "scoring.prediction_explanations", explanations(scored_1, "1", "2018-04-26 01:00:00"))
     for bins, sample in (ref_1, ref_2):
         append(warehouse, "scoring.feature_reference", bins)
         append(warehouse, "scoring.feature_reference_sample", sample)
@@ -121,6 +142,14 @@ def test_monitoring_marts_end_to_end(tmp_path: Path) -> None:
     )
     expected = expected.groupby("tx_date").head(TOP_K)
     assert alerts["transaction_id"].tolist() == expected["transaction_id"].tolist()
+    # ... with the reasons of the alerts above the threshold, labelled from the feature_labels seed
+    labels = pd.read_csv(REPO_ROOT / "seeds" / "feature_labels.csv").set_index("feature")["label"]
+    flagged = alerts.loc[alerts["is_alert"]]
+    assert len(flagged) > 0
+    assert (flagged["reason_1_label"] == labels["terminal_id_risk_7day_window"]).all()
+    assert (flagged["reason_2_feature"] == "tx_amount").all()
+    assert (flagged["reason_3_label"] == labels["tx_during_night"]).all()
+    assert alerts.loc[~alerts["is_alert"], "reason_1_label"].isna().all()
 
     # ... performance only on mature days, equal to sklearn on the same rows
     performance = read(warehouse, "select * from gold.model_performance_daily order by tx_date")

@@ -57,6 +57,7 @@ LAYERS = [
 ]
 SCORING_TABLES = [
     "scoring.predictions",
+    "scoring.prediction_explanations",
     "scoring.feature_reference",
     "scoring.feature_reference_sample",
 ]

@@ -4,11 +4,10 @@ screenshot is kept under reports/ci-artifacts/ as a CI artefact."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from support.browser import Chromium, find_chromium
+from support.browser import Chromium
 from support.common import REPO_ROOT, settings_for
 from support.report import register_aliases, write_report_warehouse
 
@@ -36,17 +35,6 @@ ALL_DRAWN = (
     "Array.from(document.querySelectorAll('[data-chart] .js-plotly-plot'))"
     ".every(p => p._fullLayout && p.querySelector('.main-svg'))"
 )
-
-
-@pytest.fixture(scope="module")
-def chromium(tmp_path_factory: pytest.TempPathFactory):
-    executable = find_chromium()
-    if executable is None:
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is missing in CI: `make browser` should have installed it")
-        pytest.skip("no Chromium here: run `make browser` (apt-get install chromium)")
-    with Chromium.launch(tmp_path_factory.mktemp("chromium"), executable) as browser:
-        yield browser
 
 
 def test_the_full_report_renders_in_chromium(

@@ -235,7 +235,7 @@ def test_a_valid_hand_made_file_has_no_problem(tmp_path: Path) -> None:
             "column tx_amount is string",
         ),
         (_transactions(customer_id=[10, None]), "1 row(s) with null customer_id"),
-        (_transactions(tx_amount=[0.0, MAX_TX_AMOUNT + 1]), "2 row(s) with tx_amount outside"),
+        (_transactions(tx_amount=[-0.01, MAX_TX_AMOUNT + 1]), "2 row(s) with tx_amount outside"),
         (
             _transactions(tx_datetime=[dt.datetime(2018, 4, 1, 23, 59), dt.datetime(2018, 4, 2)]),
             "1 row(s) with tx_datetime after the end of partition day 2018-04-01",

@@ -60,6 +60,18 @@ class Warehouse(ABC):
         whose ``keys`` are not in the table yet (idempotent reruns). Creates schema and table as needed.
         """
 
+    def write_many(
+        self, writes: Sequence[tuple[pd.DataFrame, str, WriteMode, Sequence[str] | None]]
+    ) -> list[int]:
+        """:meth:`write` each ``(df, relation, mode, keys)``; rows added per write.
+
+        Engines with multi-table transactions (DuckDB) make it one transaction. Elsewhere (Delta,
+        parquet) each write is atomic on its own and they run in order, so put the table whose
+        rows mark the work as done last: after a failure between two writes a rerun redoes the
+        work and ``insert_new`` keeps the earlier tables free of duplicates.
+        """
+        return [self.write(df, relation, mode, keys) for df, relation, mode, keys in writes]
+
     @abstractmethod
     def scalar(self, sql: str) -> Any:
         """First column of the first row of a read-only query (for max()/count() checks)."""

@@ -105,33 +105,44 @@ class DuckDBWarehouse(Warehouse):
         return self.con.execute(sql, [str(v) for v in (other_where or {}).values()]).df()
 
     def write(self, df, relation, mode="append", keys=None) -> int:
-        schema, _table = self._split(relation)
-        if mode == "insert_new" and not keys:
+        return self.write_many([(df, relation, mode, keys)])[0]
+
+    def write_many(self, writes) -> list[int]:
+        """All writes in one DuckDB transaction: all of them or none."""
+        if any(mode == "insert_new" and not keys for _, _, mode, keys in writes):
             raise ValueError("insert_new needs keys")
-        self.con.register("_fraudops_incoming", df)
+        views = [f"_fraudops_incoming_{i}" for i in range(len(writes))]
+        for view, (df, *_rest) in zip(views, writes, strict=True):
+            self.con.register(view, df)
         try:
             self.con.execute("begin transaction")
-            self.con.execute(f"create schema if not exists {schema}")
-            if mode == "overwrite" or not self.exists(relation):
-                self.con.execute(
-                    f"create or replace table {relation} as select * from _fraudops_incoming"
-                )
-                added = len(df)
-            elif mode == "append":
-                self.con.execute(f"insert into {relation} by name select * from _fraudops_incoming")
-                added = len(df)
-            else:
-                on = " and ".join(f"t.{k} = i.{k}" for k in keys)
-                before = self.scalar(f"select count(*) from {relation}")
-                self.con.execute(
-                    f"insert into {relation} by name select i.* from _fraudops_incoming as i "
-                    f"where not exists (select 1 from {relation} as t where {on})"
-                )
-                added = self.scalar(f"select count(*) from {relation}") - before
-            self.con.execute("commit")
-        except Exception:
-            self.con.execute("rollback")
-            raise
+            try:
+                added = [
+                    self._write_in_transaction(view, len(w[0]), *w[1:])
+                    for view, w in zip(views, writes, strict=True)
+                ]
+                self.con.execute("commit")
+            except Exception:
+                self.con.execute("rollback")
+                raise
         finally:
-            self.con.unregister("_fraudops_incoming")
-        return int(added)
+            for view in views:
+                self.con.unregister(view)
+        return added
+
+    def _write_in_transaction(self, view: str, rows: int, relation: str, mode: str, keys) -> int:
+        schema, _table = self._split(relation)
+        self.con.execute(f"create schema if not exists {schema}")
+        if mode == "overwrite" or not self.exists(relation):
+            self.con.execute(f"create or replace table {relation} as select * from {view}")
+            return rows
+        if mode == "append":
+            self.con.execute(f"insert into {relation} by name select * from {view}")
+            return rows
+        on = " and ".join(f"t.{k} = i.{k}" for k in keys)
+        before = self.scalar(f"select count(*) from {relation}")
+        self.con.execute(
+            f"insert into {relation} by name select i.* from {view} as i "
+            f"where not exists (select 1 from {relation} as t where {on})"
+        )
+        return int(self.scalar(f"select count(*) from {relation}") - before)

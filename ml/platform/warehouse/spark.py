@@ -339,7 +339,6 @@ class SparkWarehouse(Warehouse):
             ) from None
 
     def close(self) -> None:
-
         if not self._owned:
             return
         jvm = getattr(self.spark, "_jvm", None) if self._derby_shutdown_url else None

@@ -144,6 +144,11 @@ checked as (
                 then 'missing_value'
             when parsed._landed_date is null
                 then 'invalid_landed_date'
+            when
+                parsed.reported_at < cast('{{ var("min_event_date") }}' as timestamp)
+                or parsed.reported_at
+                > parsed._loaded_at + interval '{{ var("max_days_ahead_of_load") }}' day
+                then 'timestamp_out_of_range'
             when cast(parsed.reported_at as date) > parsed._landed_date
                 then 'timestamp_after_landed_date'
             when parsed.reported_at < transactions.tx_datetime

@@ -133,11 +133,17 @@ checked as (
                 then 'missing_value'
             when parsed._landed_date is null
                 then 'invalid_landed_date'
-            when parsed.tx_amount <= 0
-                then 'non_positive_amount'
+            -- zero is valid: card networks carry zero-amount authorisations (card checks)
+            when parsed.tx_amount < 0
+                then 'negative_amount'
             -- NaN compares above every number, so NaN and infinity are absurd too
             when parsed.tx_amount > {{ var('max_tx_amount') }}
                 then 'absurd_amount'
+            when
+                parsed.tx_datetime < cast('{{ var("min_event_date") }}' as timestamp)
+                or parsed.tx_datetime
+                > parsed._loaded_at + interval '{{ var("max_days_ahead_of_load") }}' day
+                then 'timestamp_out_of_range'
             when cast(parsed.tx_datetime as date) > parsed._landed_date
                 then 'timestamp_after_landed_date'
         end as row_reason

@@ -4,6 +4,9 @@
 
     A transaction scored by several model versions (re-scored by a new champion) is ranked
     with its most recent score (gold.latest_predictions).
+
+    An alert above the threshold (is_alert) shows that version's top 3 reasons
+    (scoring.prediction_explanations), each with the feature's label from the feature_labels seed.
 -#}
 
 with
@@ -17,6 +20,49 @@ latest_prediction as (
 features as (
 
     select * from {{ ref('transaction_features') }}
+
+),
+
+explanations as (
+
+    select
+        transaction_id,
+        model_version,
+        reason_rank,
+        feature,
+        feature_value,
+        strength
+    from {{ source('scoring', 'prediction_explanations') }}
+
+),
+
+feature_labels as (
+
+    select * from {{ ref('feature_labels') }}
+
+),
+
+reasons as (
+
+    select
+        explanations.transaction_id,
+        explanations.model_version,
+        max(case when explanations.reason_rank = 1 then feature_labels.label end) as reason_1_label,
+        max(case when explanations.reason_rank = 1 then explanations.feature end) as reason_1_feature,
+        max(case when explanations.reason_rank = 1 then explanations.feature_value end) as reason_1_value,
+        max(case when explanations.reason_rank = 1 then explanations.strength end) as reason_1_strength,
+        max(case when explanations.reason_rank = 2 then feature_labels.label end) as reason_2_label,
+        max(case when explanations.reason_rank = 2 then explanations.feature end) as reason_2_feature,
+        max(case when explanations.reason_rank = 2 then explanations.feature_value end) as reason_2_value,
+        max(case when explanations.reason_rank = 2 then explanations.strength end) as reason_2_strength,
+        max(case when explanations.reason_rank = 3 then feature_labels.label end) as reason_3_label,
+        max(case when explanations.reason_rank = 3 then explanations.feature end) as reason_3_feature,
+        max(case when explanations.reason_rank = 3 then explanations.feature_value end) as reason_3_value,
+        max(case when explanations.reason_rank = 3 then explanations.strength end) as reason_3_strength
+    from explanations
+    left join feature_labels
+        on explanations.feature = feature_labels.feature
+    group by explanations.transaction_id, explanations.model_version
 
 ),
 
@@ -88,6 +134,30 @@ alerts as (
     from scored_transactions
     where alert_rank <= {{ var('alert_top_k') | int }}
 
+),
+
+explained_alerts as (
+
+    select
+        alerts.*,
+        reasons.reason_1_label,
+        reasons.reason_1_feature,
+        reasons.reason_1_value,
+        reasons.reason_1_strength,
+        reasons.reason_2_label,
+        reasons.reason_2_feature,
+        reasons.reason_2_value,
+        reasons.reason_2_strength,
+        reasons.reason_3_label,
+        reasons.reason_3_feature,
+        reasons.reason_3_value,
+        reasons.reason_3_strength
+    from alerts
+    left join reasons
+        on
+            alerts.transaction_id = reasons.transaction_id
+            and alerts.model_version = reasons.model_version
+
 )
 
-select * from alerts
+select * from explained_alerts
