@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from bench_model import build
+from bench_model import add_build_arguments, build
 from rich.console import Console
 from rich.table import Table
 
@@ -83,12 +83,7 @@ def batch(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--warehouse", type=Path, help="DuckDB file that already holds gold.transaction_features"
-    )
-    parser.add_argument(
-        "--workdir", type=Path, help="scratch folder for a build (default: a temporary one)"
-    )
+    add_build_arguments(parser, landing=False)
     parser.add_argument(
         "--candidate", action="append", help="candidate (repeatable; default: all three)"
     )

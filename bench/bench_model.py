@@ -66,17 +66,23 @@ def build(
     return warehouse, timings
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_build_arguments(parser: argparse.ArgumentParser, landing: bool = True) -> None:
+    """The options of a benchmark that needs the default world built (or reuses a build)."""
     parser.add_argument(
         "--warehouse", type=Path, help="DuckDB file that already holds gold.transaction_features"
     )
-    parser.add_argument(
-        "--landing-root", type=Path, help="landing files to build from (skips ml simulate)"
-    )
+    if landing:
+        parser.add_argument(
+            "--landing-root", type=Path, help="landing files to build from (skips ml simulate)"
+        )
     parser.add_argument(
         "--workdir", type=Path, help="scratch folder (default: a temporary one, removed)"
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_build_arguments(parser)
     parser.add_argument(
         "--folds", type=int, default=None, help="prequential folds (default: settings, 4)"
     )

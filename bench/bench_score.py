@@ -36,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_model import build
+from bench_model import add_build_arguments, build
 from rich.console import Console
 from rich.table import Table
 
@@ -171,15 +171,7 @@ def compare_predictors() -> Table:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--warehouse", type=Path, help="DuckDB file that already holds gold.transaction_features"
-    )
-    parser.add_argument(
-        "--landing-root", type=Path, help="landing files to build from (skips ml simulate)"
-    )
-    parser.add_argument(
-        "--workdir", type=Path, help="scratch folder (default: a temporary one, removed)"
-    )
+    add_build_arguments(parser)
     parser.add_argument(
         "--repeat", type=int, default=3, help="end-to-end runs (best and all are printed)"
     )

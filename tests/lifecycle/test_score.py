@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
 import pytest
 from support.cli import one_line_error
+from support.crash import failing_commit
 from support.registry import Reg, add_dummy_version, add_trained_version, scores_of
 from typer.testing import CliRunner
 
@@ -117,21 +117,6 @@ def test_a_new_champion_scores_everything_again(reg: Reg, champion: str, trained
     }
 
 
-class _CrashBeforeCommit:
-    """A DuckDB connection that fails when the write transaction commits (all its statements ran)."""
-
-    def __init__(self, con):
-        self._con = con
-
-    def execute(self, sql, *args, **kwargs):
-        if sql.strip().lower() == "commit":
-            raise RuntimeError("simulated crash before commit")
-        return self._con.execute(sql, *args, **kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self._con, name)
-
-
 @pytest.mark.parametrize("existing", [False, True], ids=["first-run", "later-run"])
 def test_a_failed_write_leaves_no_rows(
     reg: Reg, champion: str, trained, monkeypatch, existing: bool
@@ -140,25 +125,13 @@ def test_a_failed_write_leaves_no_rows(
     days = sorted(pd.to_datetime(trained.frame["tx_date"]).dt.date.unique())
     before = score.score(reg.rt, end=days[2]).rows_added if existing else 0
 
-    # and a warehouse whose write fails after inserting, before committing
-    real = Runtime.warehouse
-
-    @contextmanager
-    def crashing(rt, *args, **kwargs):
-        with real(rt, *args, **kwargs) as wh:
-            wh.con = _CrashBeforeCommit(wh.con)
-            yield wh
-
-    monkeypatch.setattr(Runtime, "warehouse", crashing)
-
-    # when scoring runs
-    with pytest.raises(RuntimeError, match="simulated crash"):
+    # when scoring runs on a warehouse whose write fails after inserting, before committing
+    with failing_commit(at=1), pytest.raises(RuntimeError, match="simulated crash"):
         score.score(reg.rt)
 
     # then no row of that run landed
     assert len(_predictions(reg)) == before
     # and a rerun on a healthy warehouse completes the job
-    monkeypatch.setattr(Runtime, "warehouse", real)
     assert score.score(reg.rt).rows_added == len(trained.frame) - before
 
 

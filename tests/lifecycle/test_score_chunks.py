@@ -4,10 +4,10 @@ chunk one write, and a run that fails part-way resumes where it stopped."""
 from __future__ import annotations
 
 import datetime as dt
-from contextlib import contextmanager
 
 import pandas as pd
 import pytest
+from support.crash import failing_commit
 from support.registry import Reg
 
 from ml.lifecycle import score
@@ -95,45 +95,17 @@ def test_chunked_scores_equal_one_read(reg: Reg, champion: str, trained):
     pd.testing.assert_frame_equal(chunked[columns], one_read[columns])
 
 
-class _CrashOnSecondCommit:
-    """A DuckDB connection whose second write transaction fails when it commits."""
-
-    def __init__(self, con):
-        self._con = con
-        self.commits = 0
-
-    def execute(self, sql, *args, **kwargs):
-        if sql.strip().lower() == "commit":
-            self.commits += 1
-            if self.commits == 2:
-                raise RuntimeError("simulated crash before commit")
-        return self._con.execute(sql, *args, **kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self._con, name)
-
-
 def test_a_run_that_fails_part_way_keeps_whole_days_and_resumes(
     reg: Reg, champion: str, trained, monkeypatch
 ):
     # given chunks of 5,000 rows and a warehouse that fails committing the second chunk
     frame = trained.frame
     reg.configure(scoring={"chunk_rows": 5000})
-    real = Runtime.warehouse
-
-    @contextmanager
-    def crashing(rt, *args, **kwargs):
-        with real(rt, *args, **kwargs) as wh:
-            wh.con = _CrashOnSecondCommit(wh.con)
-            yield wh
-
-    monkeypatch.setattr(Runtime, "warehouse", crashing)
 
     # when scoring runs, fails, and runs again on a healthy warehouse
-    with pytest.raises(RuntimeError, match="simulated crash"):
+    with failing_commit(at=2), pytest.raises(RuntimeError, match="simulated crash"):
         score.score(reg.rt)
     kept = _predictions(reg)
-    monkeypatch.setattr(Runtime, "warehouse", real)
     resumed = score.score(reg.rt)
 
     # then the failed run left only the first chunk: whole days, at most 5,000 rows

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from support.dbt import read_tables
+from support.dbt import dbt_env, read_tables
 from support.features import load_reference
 from support.features import move_into_same_second
 
@@ -38,11 +38,7 @@ STEPS = [(0, 37), (38, 38), (39, 40), (41, 44)]
 
 def test_day_by_day_build_equals_full_refresh(tmp_path: Path) -> None:
     # given a world with late reports and same-second transactions, landed step by step
-    env = {
-        "FRAUDOPS_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
-        "FRAUDOPS_LANDING_ROOT": str(tmp_path / "landing"),
-        "DBT_LOG_PATH": str(tmp_path / "logs"),
-    }
+    env = dbt_env(tmp_path)
     world = simulate(
         SimulationSettings(
             customers=150, terminals=150, days=STEPS[-1][1] + 1, seed=11, label_delay_days=20

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from support.dbt import warehouse_of
+from support.dbt import dbt_env, warehouse_of
 from support.features import load_reference, move_into_same_second
 
 from ml.platform.dbt import run_dbt
@@ -44,11 +44,7 @@ class Build:
 @pytest.fixture(scope="module")
 def build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Build]:
     workdir = tmp_path_factory.mktemp("features")
-    env = {
-        "FRAUDOPS_DUCKDB_PATH": str(workdir / "warehouse.duckdb"),
-        "FRAUDOPS_LANDING_ROOT": str(workdir / "landing"),
-        "DBT_LOG_PATH": str(workdir / "logs"),
-    }
+    env = dbt_env(workdir)
     world = simulate(
         SimulationSettings(
             customers=300, terminals=300, days=60, seed=3, label_delay_days=LABEL_DELAY_DAYS

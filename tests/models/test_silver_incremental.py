@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pytest
-from support.dbt import read_tables
+from support.dbt import dbt_env, read_tables
 from fixtures.bad_landing import at, report, reports_table, transactions_table, tx, write_file
 
 from ml.platform.dbt import DbtResult, run_dbt
@@ -100,11 +100,7 @@ def assert_same_rows(
 def test_step_by_step_build_equals_full_refresh(tmp_path: Path) -> None:
     # given a small world landed step by step, with bad rows arriving in the later steps
     landing = tmp_path / "landing"
-    env = {
-        "FRAUDOPS_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
-        "FRAUDOPS_LANDING_ROOT": str(landing),
-        "DBT_LOG_PATH": str(tmp_path / "logs"),
-    }
+    env = dbt_env(tmp_path, landing)
     world = simulate(
         SimulationSettings(customers=100, terminals=100, days=STEPS[-1][1] + 1, seed=5)
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,6 +13,16 @@ from ml.platform.runtime import Runtime
 from ml.platform.settings import load_settings
 from ml.platform.warehouse import Warehouse
 from support.common import REPO_ROOT
+
+
+def dbt_env(workdir: Path, landing_root: Path | None = None) -> dict[str, str]:
+    """Environment of a test's own dbt build: the DuckDB file and dbt's logs in ``workdir``,
+    the landing root (default: ``workdir/landing``)."""
+    return {
+        "FRAUDOPS_DUCKDB_PATH": str(workdir / "warehouse.duckdb"),
+        "FRAUDOPS_LANDING_ROOT": str(landing_root or workdir / "landing"),
+        "DBT_LOG_PATH": str(workdir / "logs"),
+    }
 
 
 @contextmanager
