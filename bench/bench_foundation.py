@@ -46,6 +46,7 @@ import pandas_features  # bench/ is the script's folder, hence on sys.path
 from rich.console import Console
 from rich.table import Table
 
+from ml.platform import tables
 from ml.platform.dbt import DbtResult, run_dbt
 from ml.platform.runtime import Runtime
 from ml.platform.settings import SimulationSettings, load_settings
@@ -58,7 +59,7 @@ TARGET_SPEEDUP = 30.0
 TARGET_INCREMENTAL_SHARE = 0.10
 # the medallion: bronze, silver, gold features, KPIs and data quality (selectors.yml)
 MEDALLION = ["--selector", "medallion", "--threads", "1"]  # one thread: see the docstring
-SILVER_TRANSACTIONS = "silver.int_transactions_deduplicated"
+SILVER_TRANSACTIONS = tables.TRANSACTIONS
 SILVER_REPORTS = "silver.int_fraud_reports_deduplicated"
 FEATURE_TABLE = "gold.transaction_features"
 

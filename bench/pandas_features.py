@@ -30,15 +30,9 @@ import pandas as pd
 import yaml
 
 from ml.platform.settings import FEATURES  # the one list of the handbook features
+from ml.platform.tables import TRANSACTION_COLUMNS
 
-TRANSACTION_COLUMNS = [
-    "transaction_id",
-    "tx_datetime",
-    "tx_epoch_s",
-    "customer_id",
-    "terminal_id",
-    "tx_amount",
-]
+TRANSACTION_COLUMNS = list(TRANSACTION_COLUMNS)  # silver's (ml/platform/tables.py)
 REPORT_COLUMNS = ["transaction_id", "reported_at"]
 
 

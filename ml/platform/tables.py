@@ -10,6 +10,15 @@ from __future__ import annotations
 # --- silver (dbt): the online feature state bootstraps from them ---------------------------------
 TRANSACTIONS = "silver.int_transactions_deduplicated"
 FRAUD_REPORTS = "silver.int_fraud_reports_deduplicated"
+#: The silver columns the features are computed from (the online state, the pandas reference).
+TRANSACTION_COLUMNS: tuple[str, ...] = (
+    "transaction_id",
+    "tx_datetime",
+    "tx_epoch_s",
+    "customer_id",
+    "terminal_id",
+    "tx_amount",
+)
 
 # --- gold (dbt) -----------------------------------------------------------------------------------
 FEATURES = "gold.transaction_features"

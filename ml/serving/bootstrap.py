@@ -15,22 +15,16 @@ import datetime as dt
 
 import pandas as pd
 
+from ml.platform import tables
 from ml.platform.warehouse import Warehouse
 from ml.serving.memory import InMemoryFeatureState
 from ml.serving.rows import ReportRows, TransactionRows
 from ml.serving.state import FeatureState
 from ml.serving.windows import SECONDS_PER_DAY, FeatureWindows
 
-SILVER_TRANSACTIONS = "silver.int_transactions_deduplicated"
-SILVER_FRAUD_REPORTS = "silver.int_fraud_reports_deduplicated"
-TRANSACTION_COLUMNS = [
-    "transaction_id",
-    "tx_datetime",
-    "tx_epoch_s",
-    "customer_id",
-    "terminal_id",
-    "tx_amount",
-]
+SILVER_TRANSACTIONS = tables.TRANSACTIONS
+SILVER_FRAUD_REPORTS = tables.FRAUD_REPORTS
+TRANSACTION_COLUMNS = list(tables.TRANSACTION_COLUMNS)
 REPORT_COLUMNS = ["transaction_id", "reported_at", "reported_epoch_s"]
 
 

@@ -53,6 +53,15 @@ from ml.world.handbook import (
 )
 from ml.world.shifts import apply_drift
 
+#: The frames of a simulated world that define it (its drift tables aside).
+WORLD_TABLES = (
+    "customers",
+    "terminals",
+    "transactions",
+    "compromised_terminals",
+    "compromised_customers",
+)
+
 
 @dataclass(frozen=True)
 class SimulatedWorld:

@@ -197,39 +197,29 @@ def test_a_landing_root_with_brackets_is_a_path_not_a_pattern(tmp_path: Path) ->
 # ---- 5. duplicate column names -----------------------------------------------------------------
 
 
-def test_a_file_with_a_duplicate_column_stops_the_build_naming_file_and_column(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("land_bad_file", "says"),
+    [
+        (land_duplicate_column, "more than one column transaction_id"),
+        # ---- 6. errors that name the file
+        (land_corrupt_pages, "move it out of the landing folder"),
+        (land_non_utf8_name, "not UTF-8"),
+    ],
+    ids=["duplicate-column", "corrupt-pages", "non-utf8-name"],
+)
+def test_a_bad_file_stops_the_build_with_one_line_naming_it(
+    tmp_path: Path, land_bad_file, says: str
 ) -> None:
+    # given a good day and one bad file next to it
     root = tmp_path / "landing"
     land_day1(root)
-    bad = land_duplicate_column(root)
+    bad = land_bad_file(root)
+    # when the landing layers build, then they stop with one line naming the file
     with pytest.raises(DbtError) as failed:
         build(tmp_path, root)
     message = _one_line_error(failed)
-    assert str(bad) in message and "more than one column transaction_id" in message
-
-
-# ---- 6. errors that name the file ------------------------------------------------------------
-
-
-def test_a_parquet_file_with_corrupt_pages_stops_the_build_naming_it(tmp_path: Path) -> None:
-    root = tmp_path / "landing"
-    land_day1(root)
-    bad = land_corrupt_pages(root)
-    with pytest.raises(DbtError) as failed:
-        build(tmp_path, root)
-    message = _one_line_error(failed)
-    assert str(bad) in message and "move it out of the landing folder" in message
-
-
-def test_a_file_name_that_is_not_utf8_stops_the_build_naming_it(tmp_path: Path) -> None:
-    root = tmp_path / "landing"
-    land_day1(root)
-    land_non_utf8_name(root)
-    with pytest.raises(DbtError) as failed:
-        build(tmp_path, root)
-    message = _one_line_error(failed)
-    assert "transactions_2018-04-01_caf\\xe9.parquet" in message and "not UTF-8" in message
+    shown = "transactions_2018-04-01_caf\\xe9.parquet" if isinstance(bad, bytes) else str(bad)
+    assert shown in message and says in message, message
 
 
 # ---- 7. smaller ------------------------------------------------------------------------------

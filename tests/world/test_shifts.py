@@ -19,18 +19,12 @@ from ml.world.card_testing import (
 )
 from ml.world.landing import validate_landing_file, write_landing
 from ml.world.shifts import drift_start
-from ml.world.simulator import TERMINAL_COMPROMISE_DAYS, SimulatedWorld, simulate
+from ml.world.simulator import TERMINAL_COMPROMISE_DAYS, WORLD_TABLES, SimulatedWorld, simulate
 
 SMALL = {"customers": 300, "terminals": 600, "days": 40, "seed": 5}
 DRIFT_DAY = dt.date(2018, 4, 21)  # day index 20: 20 days before, 20 days after
 FIRST_DRIFT_INDEX = 20
-TABLES = (
-    "customers",
-    "terminals",
-    "transactions",
-    "compromised_terminals",
-    "compromised_customers",
-)
+TABLES = WORLD_TABLES
 # Digest of the tables of simulate(SimulationSettings(**SMALL)) made by the simulator before drift
 # injection existed (commit 189ef01): a world without drift must stay exactly that world.
 STATIONARY_DIGEST = "c8c95e32f859e54a7ec316ac53e6bd2dbf90feb0e251365435deafebf3d3595b"
@@ -69,6 +63,19 @@ def _after(world: SimulatedWorld) -> pd.DataFrame:
 
 
 # --- no drift ------------------------------------------------------------------------------------
+
+
+def _in_compromise_windows(world: SimulatedWorld) -> pd.Series:
+    """Whether each transaction falls in a 28-day window of a compromise of its terminal."""
+    tx = world.transactions
+    pairs = tx[["transaction_id", "terminal_id", "tx_time_days"]].merge(
+        world.compromised_terminals, on="terminal_id"
+    )
+    hit = pairs[
+        (pairs["tx_time_days"] >= pairs["day"])
+        & (pairs["tx_time_days"] < pairs["day"] + TERMINAL_COMPROMISE_DAYS)
+    ]
+    return tx["transaction_id"].isin(hit["transaction_id"])
 
 
 def test_without_drift_the_world_is_the_one_the_simulator_always_made(
@@ -225,14 +232,7 @@ def test_terminal_compromise_rate_compromises_more_terminals(stationary: Simulat
     assert not world.compromised_terminals.duplicated().any()
     # every transaction in a 28-day window of a compromised terminal is fraud
     tx = world.transactions
-    pairs = tx[["transaction_id", "terminal_id", "tx_time_days"]].merge(
-        world.compromised_terminals, on="terminal_id"
-    )
-    hit = pairs[
-        (pairs["tx_time_days"] >= pairs["day"])
-        & (pairs["tx_time_days"] < pairs["day"] + TERMINAL_COMPROMISE_DAYS)
-    ]
-    in_window = tx["transaction_id"].isin(hit["transaction_id"])
+    in_window = _in_compromise_windows(world)
     assert tx.loc[in_window, "tx_fraud_scenario"].isin([2, 3]).all()
     assert not (tx.loc[~in_window, "tx_fraud_scenario"] == 2).any()
     # measured: scenario-2 frauds after the date grow by more than half (windows opened before
@@ -285,14 +285,7 @@ def test_genuine_activity_shift_scales_transactions_per_day(
     # the fraud rules apply to the new transactions: the fraud rate stays about the same
     assert abs(_fraud_rate(_after(world)) - _fraud_rate(_after(stationary))) < 0.02
     tx = world.transactions
-    pairs = tx[["transaction_id", "terminal_id", "tx_time_days"]].merge(
-        world.compromised_terminals, on="terminal_id"
-    )
-    hit = pairs[
-        (pairs["tx_time_days"] >= pairs["day"])
-        & (pairs["tx_time_days"] < pairs["day"] + TERMINAL_COMPROMISE_DAYS)
-    ]
-    assert (tx.loc[tx["transaction_id"].isin(hit["transaction_id"]), "tx_fraud"] == 1).all()
+    assert (tx.loc[_in_compromise_windows(world), "tx_fraud"] == 1).all()
 
 
 def test_a_drift_with_an_end_stops_after_it(stationary: SimulatedWorld) -> None:

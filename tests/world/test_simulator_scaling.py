@@ -14,19 +14,14 @@ from ml.world.handbook import (
     compromised_per_day,
 )
 from ml.world.simulator import (
+    WORLD_TABLES,
     _customer_profiles,
     _terminal_profiles,
     _terminals_within_radius,
     simulate,
 )
 
-TABLES = (
-    "customers",
-    "terminals",
-    "transactions",
-    "compromised_terminals",
-    "compromised_customers",
-)
+TABLES = WORLD_TABLES
 
 
 def _scenario_share(world, scenario: int) -> float:
