@@ -7,6 +7,7 @@ ml.reference, independently of the models' engine-side aggregation.
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import importlib.util
 from pathlib import Path
@@ -417,3 +418,24 @@ def test_drift_reports_a_reference_feature_missing_from_the_gold_table(tmp_path,
     # when / then
     with pytest.raises(ValueError, match="tx_amount_in_eur"):
         load_model("feature_drift_daily").model(stand_in_dbt(con, DRIFT_META), con)
+
+
+#: Helpers both dbt Python models carry. dbt ships each model file to the warehouse on its own
+#: (on Databricks a Python model runs as one notebook, without the repository's modules), so they
+#: cannot import a shared module: they keep identical copies, and this test keeps them identical.
+SHARED_HELPERS = ("_as_date", "_empty", "_pending_only", "_python_value", "_typed", "to_engine")
+
+
+def test_the_python_models_share_identical_helpers():
+    sources = {}
+    for name in ("feature_drift_daily", "model_performance_daily"):
+        text = (MODELS_DIR / f"{name}.py").read_text()
+        sources[name] = {
+            node.name: ast.get_source_segment(text, node)
+            for node in ast.parse(text).body
+            if isinstance(node, ast.FunctionDef) and node.name in SHARED_HELPERS
+        }
+    drift, performance = sources.values()
+    assert set(drift) == set(performance) == set(SHARED_HELPERS)
+    different = [name for name in SHARED_HELPERS if drift[name] != performance[name]]
+    assert different == [], f"copies differ: {different}; change both models alike"

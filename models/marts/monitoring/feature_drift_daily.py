@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import ks_2samp
 
+MODEL_NAME = "feature_drift_daily"
 GROUP = ["tx_date", "model_name", "model_version"]
 VERSION = ["model_name", "model_version"]
 #: Days of feature values fetched per query for the KS statistics (bounds the memory of a batch:
@@ -296,7 +297,7 @@ def to_engine(frame: pd.DataFrame, *, like: nw.LazyFrame, session):
                 for column, sql_type in OUTPUT_SCHEMA.items()
             )
         )
-    raise TypeError(f"feature_drift_daily: unsupported engine {implementation}")
+    raise TypeError(f"{MODEL_NAME}: unsupported engine {implementation}")
 
 
 def _python_value(value):

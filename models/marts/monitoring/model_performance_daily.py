@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, precision_score, recall_score, roc_auc_score
 
+MODEL_NAME = "model_performance_daily"
 GROUP = ["tx_date", "model_name", "model_version"]
 
 #: Output columns and their SQL types (spelled alike in DuckDB and Spark SQL).
@@ -160,7 +161,7 @@ def performance_daily(
 
 
 def _pending_only(scored: nw.LazyFrame, done: nw.LazyFrame | None) -> nw.LazyFrame:
-    """Keep the (day, version) groups without a row in ``done`` or scored again since."""
+    """Keep the (day, version) groups without rows in ``done`` or scored again since."""
     if done is None:
         return scored
     latest = scored.group_by(*GROUP).agg(nw.col("scored_at").max().alias("last_scored_at"))
@@ -241,7 +242,13 @@ def _empty() -> pd.DataFrame:
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     """Pandas dtypes that both engines read back as OUTPUT_SCHEMA (dates as datetime.date)."""
-    pandas_types = {"bigint": "int64", "int": "int32", "double": "float64", "string": "object"}
+    pandas_types = {
+        "bigint": "int64",
+        "int": "int32",
+        "double": "float64",
+        "string": "object",
+        "boolean": "bool",
+    }
     out = frame.copy()
     for column, sql_type in OUTPUT_SCHEMA.items():
         if sql_type == "date":
@@ -274,7 +281,7 @@ def to_engine(frame: pd.DataFrame, *, like: nw.LazyFrame, session):
                 for column, sql_type in OUTPUT_SCHEMA.items()
             )
         )
-    raise TypeError(f"model_performance_daily: unsupported engine {implementation}")
+    raise TypeError(f"{MODEL_NAME}: unsupported engine {implementation}")
 
 
 def _python_value(value):
