@@ -51,7 +51,7 @@ dbt-ci: $(STAMP) ## dbt build of every model and test over a small simulated dat
 	@rm -rf .ci-work && mkdir -p .ci-work
 	FRAUDOPS_LANDING_ROOT=$(CURDIR)/.ci-work/landing $(BIN)/ml simulate $(CI_SIM) --landing-root $(CURDIR)/.ci-work/landing
 	FRAUDOPS_LANDING_ROOT=$(CURDIR)/.ci-work/landing FRAUDOPS_DUCKDB_PATH=$(CURDIR)/.ci-work/ci.duckdb \
-	  $(BIN)/dbt build --target-path .ci-work/target --log-path .ci-work/logs --exclude 'source:scoring+'
+	  $(BIN)/dbt build --target-path .ci-work/target --log-path .ci-work/logs
 
 # --dist loadscope: a module's tests share one worker, so a module-scoped fixture (the Spark
 # conformance build, ~4-8 min) is built once instead of once per worker (measured: 616 + 559 s).
