@@ -311,6 +311,14 @@ class RetrainingSettings(_Section):
     cooldown_days: int = Field(7, ge=0)
 
 
+class OperateSettings(_Section):
+    """``ml operate`` (ml/operations/operate.py): one business day on real data."""
+
+    # The report written after each operated day and logged to its MLflow run; null: none. On
+    # Databricks the job points it at a Unity Catalog volume (resources/fraudops_job.yml).
+    report: str | None = "reports/fraudops-report.html"
+
+
 class Settings(BaseSettings):
     """All of fraudops' configuration."""
 
@@ -329,6 +337,7 @@ class Settings(BaseSettings):
     scoring: ScoringSettings = ScoringSettings()
     replay: ReplaySettings = ReplaySettings()
     retraining: RetrainingSettings = RetrainingSettings()
+    operate: OperateSettings = OperateSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
+from support.replay import settings_file as _settings_file
 from typer.testing import CliRunner
 
 from ml.cli import app
@@ -30,71 +29,6 @@ START = dt.date(2018, 4, 13)  # first replayed day; the warm-up is 2018-04-01..0
 END = dt.date(2018, 4, 15)
 DAYS = [START + dt.timedelta(days=i) for i in range((END - START).days + 1)]
 BOOTSTRAP_DAY = START - dt.timedelta(days=1)
-
-
-def _settings_file(root: Path, **sections: dict) -> Path:
-    """A settings file for a tiny replay whose warehouse, landing, MLflow and dbt files are under ``root``."""
-    doc = {
-        "dbt": {"project_dir": str(REPO_ROOT), "profiles_dir": str(REPO_ROOT), "target": "local"},
-        "simulation": {
-            "customers": 150,
-            "terminals": 300,
-            "days": 15,
-            "seed": 3,
-            "label_delay_days": 2,
-        },
-        "landing": {"root": str(root / "landing")},
-        "mlflow": {
-            "tracking_uri": f"sqlite:///{root}/mlflow.db",
-            "artifact_location": str(root / "artifacts"),
-            "experiment": "replay-test",
-        },
-        "training": {
-            "train_days": 3,
-            "delay_days": 2,
-            "test_days": 2,
-            "candidates": ["logistic_regression"],
-            "importance_max_rows": 500,
-            "importance_repeats": 1,
-            "reference_quantiles": 100,
-        },
-        # a tiny world: accept any challenger that is not worse than the champion by 1
-        "validation": {
-            "min_average_precision": 0,
-            "min_roc_auc": 0,
-            "min_card_precision_at_100": 0,
-            "max_regression": 1,
-        },
-        "replay": {"warmup_days": 12, "end": END.isoformat()},
-        "retraining": {"every_days": 0, "psi_threshold": None, "min_average_precision": None},
-    }
-    for section, values in sections.items():
-        doc[section] = {**doc.get(section, {}), **values}
-    root.mkdir(parents=True, exist_ok=True)
-    path = root / "settings.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return path
-
-
-@pytest.fixture
-def replay_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_db_template: Path):
-    """Returns ``use(name)``: points the warehouse and dbt target at ``tmp_path/name`` (an MLflow
-    store copied from the migrated template) and returns that folder."""
-    monkeypatch.delenv("FRAUDOPS_TARGET", raising=False)
-    monkeypatch.delenv("FRAUDOPS_SETTINGS_FILE", raising=False)
-    for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
-        monkeypatch.delenv(key, raising=False)
-
-    def use(name: str) -> Path:
-        root = tmp_path / name
-        root.mkdir(parents=True, exist_ok=True)
-        if not (root / "mlflow.db").exists():
-            shutil.copyfile(mlflow_db_template, root / "mlflow.db")
-        monkeypatch.setenv("FRAUDOPS_DUCKDB_PATH", str(root / "warehouse.duckdb"))
-        monkeypatch.setenv("DBT_TARGET_PATH", str(root / "target"))
-        return root
-
-    return use
 
 
 def _tables(settings: Settings) -> dict[str, pd.DataFrame]:
