@@ -382,6 +382,19 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def _given(overrides: Any, loc: tuple[Any, ...]) -> bool:
+    """Whether the value at ``loc`` (a validation error's location) came from ``overrides``."""
+    value = overrides
+    for part in loc:
+        if (isinstance(value, dict) and part in value) or (
+            isinstance(value, list) and isinstance(part, int) and part < len(value)
+        ):
+            value = value[part]
+        else:
+            return False
+    return True
+
+
 def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
     """Load settings from the shipped defaults, an optional project file, env vars and overrides.
 
@@ -404,8 +417,11 @@ def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
+        if _given(overrides, first["loc"]):  # a command-line option, not a file
+            raise ConfigError(f"invalid option for {where}: {first['msg']}") from None
         raise ConfigError(
-            f"invalid setting {where}: {first['msg']}; fix fraudops.yaml or FRAUDOPS__ env vars"
+            f"invalid setting {where}: {first['msg']}; fix {project_file if project_file.is_file() else 'fraudops.yaml'} "
+            "or FRAUDOPS__ env vars"
         ) from None
     finally:
         _FILE_DATA.reset(token)
