@@ -18,7 +18,12 @@ from ml.platform.errors import ConfigError
 from ml.platform.targets import Target
 from ml.platform.warehouse.base import Warehouse, WriteMode
 from ml.platform.warehouse.duckdb import DuckDBWarehouse
-from ml.platform.warehouse.spark import SPARK_TABLE_FORMATS, SparkWarehouse, local_spark_conf, pandas_to_spark
+from ml.platform.warehouse.spark import (
+    SPARK_TABLE_FORMATS,
+    SparkWarehouse,
+    local_spark_conf,
+    pandas_to_spark,
+)
 
 
 @contextmanager
@@ -29,7 +34,9 @@ def open_warehouse(target: Target, read_only: bool = False) -> Iterator[Warehous
     elif target.type in SPARK_TABLE_FORMATS:
         wh = SparkWarehouse(target)
     else:
-        raise ConfigError(f"target {target.name!r} has type {target.type!r}, which ml cannot read yet")
+        raise ConfigError(
+            f"target {target.name!r} has type {target.type!r}, which ml cannot read yet"
+        )
     try:
         yield wh
     finally:

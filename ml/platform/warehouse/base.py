@@ -24,7 +24,6 @@ def _check_relation(relation: str) -> str:
     return relation
 
 
-
 class Warehouse(ABC):
     """Narrow read/write interface over a dbt target's warehouse."""
 
@@ -97,12 +96,13 @@ class Warehouse(ABC):
 
     def require(self, relation: str, hint: str) -> None:
         if not self.exists(relation):
-            raise DataNotReadyError(f"table {relation} does not exist in target {self.target.name!r}; {hint}")
+            raise DataNotReadyError(
+                f"table {relation} does not exist in target {self.target.name!r}; {hint}"
+            )
 
-    def close(self) -> None:  # pragma: no cover - trivial
-        pass
+    def close(self) -> None:  # noqa: B027 - optional hook: engines without a connection keep it
+        """Release the engine's connection (nothing by default)."""
 
 
 def _sql_literal(value: dt.date) -> str:
     return f"date '{value.isoformat()}'"
-

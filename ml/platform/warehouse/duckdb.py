@@ -26,7 +26,9 @@ class DuckDBWarehouse(Warehouse):
         try:
             self.con = duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
-            raise DataNotReadyError(f"cannot open warehouse {path} ({str(exc).splitlines()[0]}); is another process (dbt?) writing it?") from None
+            raise DataNotReadyError(
+                f"cannot open warehouse {path} ({str(exc).splitlines()[0]}); is another process (dbt?) writing it?"
+            ) from None
 
     def close(self) -> None:
         self.con.close()
@@ -74,7 +76,15 @@ class DuckDBWarehouse(Warehouse):
         return rows[0][0] if rows else None
 
     def read_unmatched(
-        self, relation, columns, key, other, other_where=None, date_column=None, start=None, end=None
+        self,
+        relation,
+        columns,
+        key,
+        other,
+        other_where=None,
+        date_column=None,
+        start=None,
+        end=None,
     ) -> pd.DataFrame:
         _check_relation(relation)
         names = [*columns, key, *(other_where or {}), *([date_column] if date_column else [])]
@@ -103,7 +113,9 @@ class DuckDBWarehouse(Warehouse):
             self.con.execute("begin transaction")
             self.con.execute(f"create schema if not exists {schema}")
             if mode == "overwrite" or not self.exists(relation):
-                self.con.execute(f"create or replace table {relation} as select * from _fraudops_incoming")
+                self.con.execute(
+                    f"create or replace table {relation} as select * from _fraudops_incoming"
+                )
                 added = len(df)
             elif mode == "append":
                 self.con.execute(f"insert into {relation} by name select * from _fraudops_incoming")

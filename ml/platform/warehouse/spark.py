@@ -56,7 +56,9 @@ def _spark_session(target: Target) -> tuple[Any, bool]:
     try:
         from pyspark.sql import SparkSession
     except ImportError:
-        raise ConfigError(f"target {target.name!r} needs pyspark: pip install 'fraudops[spark]'") from None
+        raise ConfigError(
+            f"target {target.name!r} needs pyspark: pip install 'fraudops[spark]'"
+        ) from None
     active = SparkSession.getActiveSession()
     if active is not None:
         return active, False
@@ -91,7 +93,10 @@ def pandas_to_spark(spark: Any, df: pd.DataFrame) -> Any:
     # pandas 3 strings arrive as large_string; Spark reads them as plain strings
     table = table.cast(
         pa.schema(
-            [pa.field(f.name, pa.string() if pa.types.is_large_string(f.type) else f.type) for f in table.schema]
+            [
+                pa.field(f.name, pa.string() if pa.types.is_large_string(f.type) else f.type)
+                for f in table.schema
+            ]
         )
     )
     sdf = spark.createDataFrame(table)
@@ -130,10 +135,14 @@ class SparkWarehouse(Warehouse):
 
     def __init__(self, target: Target, session: Any = None):
         if target.type not in SPARK_TABLE_FORMATS:
-            raise ConfigError(f"target {target.name!r} has type {target.type!r}, not spark or databricks")
+            raise ConfigError(
+                f"target {target.name!r} has type {target.type!r}, not spark or databricks"
+            )
         self.target = target
         self.table_format = SPARK_TABLE_FORMATS[target.type]
-        self.catalog = str(target.config.get("catalog") or "") if target.type == "databricks" else ""
+        self.catalog = (
+            str(target.config.get("catalog") or "") if target.type == "databricks" else ""
+        )
         if session is None:
             session, self._owned = _spark_session(target)
         else:
@@ -142,7 +151,9 @@ class SparkWarehouse(Warehouse):
         # shutting down the one embedded Derby database (not the whole Derby system) releases
         # its lock and lets a later session in this process boot it again
         self._derby_shutdown_url = (
-            url.replace(";create=true", "") + ";shutdown=true" if url.startswith("jdbc:derby:") else ""
+            url.replace(";create=true", "") + ";shutdown=true"
+            if url.startswith("jdbc:derby:")
+            else ""
         )
         self.spark = session
         if self.catalog:
@@ -190,7 +201,9 @@ class SparkWarehouse(Warehouse):
         return self._to_pandas(frame)
 
     @staticmethod
-    def _between(frame: Any, date_column: str | None, start: dt.date | None, end: dt.date | None) -> Any:
+    def _between(
+        frame: Any, date_column: str | None, start: dt.date | None, end: dt.date | None
+    ) -> Any:
         """Rows with ``start <= date_column <= end`` (filtered before any projection)."""
         if date_column and start:
             frame = frame.where(f"`{date_column}` >= {_sql_literal(start)}")
@@ -199,7 +212,15 @@ class SparkWarehouse(Warehouse):
         return frame
 
     def read_unmatched(
-        self, relation, columns, key, other, other_where=None, date_column=None, start=None, end=None
+        self,
+        relation,
+        columns,
+        key,
+        other,
+        other_where=None,
+        date_column=None,
+        start=None,
+        end=None,
     ) -> pd.DataFrame:
         from pyspark.sql import functions as F
 
@@ -273,14 +294,20 @@ class SparkWarehouse(Warehouse):
             if mode == "overwrite":
                 self._overwrite(name, view)
                 return len(df)
-            target_types = {f.name: f.dataType.simpleString() for f in self.spark.table(name).schema.fields}
+            target_types = {
+                f.name: f.dataType.simpleString() for f in self.spark.table(name).schema.fields
+            }
             unknown = [c for c in df.columns if c not in target_types]
             if unknown:
-                raise DataNotReadyError(f"table {relation} has no column(s) {', '.join(unknown)}; overwrite it or migrate it")
+                raise DataNotReadyError(
+                    f"table {relation} has no column(s) {', '.join(unknown)}; overwrite it or migrate it"
+                )
             columns = ", ".join(f"`{c}`" for c in df.columns)
             select = ", ".join(f"cast(i.`{c}` as {target_types[c]}) as `{c}`" for c in df.columns)
             if mode == "append":
-                self._sql(f"insert into {_quote(name)} ({columns}) select {select} from {view} as i")
+                self._sql(
+                    f"insert into {_quote(name)} ({columns}) select {select} from {view} as i"
+                )
                 return len(df)
             on = " and ".join(f"t.`{k}` <=> i.`{k}`" for k in keys)
             before = self.spark.table(name).count()
@@ -312,7 +339,6 @@ class SparkWarehouse(Warehouse):
             ) from None
 
     def close(self) -> None:
-        import contextlib
 
         if not self._owned:
             return
@@ -326,5 +352,3 @@ class SparkWarehouse(Warehouse):
             # Derby reports a successful shutdown as an SQLException (08006)
             with contextlib.suppress(Py4JJavaError):
                 jvm.java.sql.DriverManager.getConnection(self._derby_shutdown_url)
-
-
