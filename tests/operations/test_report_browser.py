@@ -74,7 +74,8 @@ def test_the_full_report_renders_in_chromium(
     assert charts["events"]["points"] == 11 + 3  # 11 events, champion step line's 3 points
     # and the tables and headline cards are there
     assert page.evaluate("document.querySelectorAll('[data-table=registry] tbody tr').length") == 3
-    assert page.evaluate("document.querySelectorAll('#headline .card').length") == 6
+    # champion, AP, CP@k, threshold alerts, fraud amount caught, drifted features, retrainings
+    assert page.evaluate("document.querySelectorAll('#headline .card').length") == 7
     assert page.evaluate("document.querySelectorAll('[data-note]').length") == 0
     assert screenshot.stat().st_size > 50_000
 

@@ -315,3 +315,37 @@ def drift_figure(
     )
     _mark_drifts(fig, list(drifts))
     return fig, shown
+
+
+SPAN_COLOURS = {"windows filling": "#adb5bd", "pre-model": "#ffd8a8", "in-sample": "#ffa94d"}
+
+
+def shade_spans(fig: Any, spans: list[tuple[Any, Any, str]]) -> None:
+    """Shade the days that do not count (context.py), labelled at the bottom of the chart."""
+    for first, last, label in spans:
+        colour = next((c for key, c in SPAN_COLOURS.items() if label.endswith(key)), "#dee2e6")
+        fig.add_shape(
+            type="rect",
+            xref="x",
+            yref="paper",
+            x0=pd.Timestamp(first) - pd.Timedelta(hours=12),
+            x1=pd.Timestamp(last) + pd.Timedelta(hours=12),
+            y0=0,
+            y1=1,
+            fillcolor=colour,
+            opacity=0.22,
+            line_width=0,
+            layer="below",
+            name=f"excluded: {label}",
+        )
+        fig.add_annotation(
+            x=pd.Timestamp(first),
+            y=0,
+            xref="x",
+            yref="paper",
+            xanchor="left",
+            yanchor="bottom",
+            showarrow=False,
+            text=f"excluded: {label}",
+            font={"size": 10, "color": "#495057"},
+        )
