@@ -4,51 +4,42 @@
     model reading them would fail. This creates each missing one empty, with the columns and
     types of the var `scoring_tables` (ml passes it from ml/platform/tables.py; dbt_project.yml
     holds the same default, checked by tests/platform/test_config_surface.py). Existing tables
-    are left as they are. Renders the SQL the hook runs.
+    are left as they are. Runs one statement at a time (a Databricks SQL warehouse takes no
+    batches) and renders nothing.
 -#}
 {% macro create_scoring_sources() %}
     {%- if not execute -%}
         {{ return('') }}
     {%- endif -%}
-    {%- set statements = [] -%}
     {%- set columns_of = var('scoring_tables') -%}
     {%- for node in graph.sources.values() -%}
         {%- if node.source_name == 'scoring' and node.name in columns_of -%}
             {%- set relation = api.Relation.create(
                 database=node.database, schema=node.schema, identifier=node.identifier
             ) -%}
-            {%- do statements.append(
-                adapter.dispatch('create_scoring_source')(relation, columns_of[node.name])
-            ) -%}
+            {%- do adapter.create_schema(relation) -%}
+            {%- do run_query(adapter.dispatch('create_scoring_source')(relation, columns_of[node.name])) -%}
         {%- endif -%}
     {%- endfor -%}
-    {{ return(statements | join(';\n')) }}
+    {{ return('') }}
 {% endmacro %}
 
 {% macro default__create_scoring_source(relation, columns) -%}
-    {%- set schema_relation = api.Relation.create(database=relation.database, schema=relation.schema) -%}
-    create schema if not exists {{ schema_relation }};
-    create table if not exists {{ relation }} (
-        {%- for name, type in columns.items() %}
-        {{ name }} {{ type }}{{ "," if not loop.last }}
-        {%- endfor %}
-    )
+    {{ return(fraudops_scoring_source_ddl(relation, columns, '')) }}
 {%- endmacro %}
 
 {% macro spark__create_scoring_source(relation, columns) -%}
-    {{ fraudops_scoring_source_using(relation, columns, 'parquet') }}
+    {{ return(fraudops_scoring_source_ddl(relation, columns, ' using parquet')) }}
 {%- endmacro %}
 
 {% macro databricks__create_scoring_source(relation, columns) -%}
-    {{ fraudops_scoring_source_using(relation, columns, 'delta') }}
+    {{ return(fraudops_scoring_source_ddl(relation, columns, ' using delta')) }}
 {%- endmacro %}
 
-{% macro fraudops_scoring_source_using(relation, columns, file_format) -%}
-    {%- set schema_relation = api.Relation.create(database=relation.database, schema=relation.schema) -%}
-    create schema if not exists {{ schema_relation }};
-    create table if not exists {{ relation }} (
-        {%- for name, type in columns.items() %}
-        {{ name }} {{ type }}{{ "," if not loop.last }}
-        {%- endfor %}
-    ) using {{ file_format }}
+{% macro fraudops_scoring_source_ddl(relation, columns, using) -%}
+    {%- set column_list = [] -%}
+    {%- for name, type in columns.items() -%}
+        {%- do column_list.append(name ~ ' ' ~ type) -%}
+    {%- endfor -%}
+    {{ return('create table if not exists ' ~ relation ~ ' (' ~ column_list | join(', ') ~ ')' ~ using) }}
 {%- endmacro %}
