@@ -263,6 +263,8 @@ def quiet_mlflow() -> Iterator[None]:
     import mlflow  # noqa: F401 - configures its loggers on import: set their level after that
     from mlflow.utils import logging_utils
 
+    # re-entrant: an inner block (validate, model loading) must not switch the lines back on
+    was_enabled = logging_utils.MLFLOW_LOGGING_STREAM.enabled
     logging_utils.disable_logging()  # its event lines ("Registered model ... already exists")
     saved = os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
@@ -277,7 +279,8 @@ def quiet_mlflow() -> Iterator[None]:
             warnings.simplefilter("ignore", FutureWarning)
             yield
     finally:
-        logging_utils.enable_logging()
+        if was_enabled:
+            logging_utils.enable_logging()
         logger.setLevel(level)
         if saved is None:
             os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)
