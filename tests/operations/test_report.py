@@ -128,12 +128,12 @@ def test_the_file_is_self_contained(report_settings: Settings, tmp_path: Path) -
     write_report_warehouse(report_settings)
     result = write_report(Runtime.build(report_settings), tmp_path / "out" / "report.html")
     document = result.path.read_text()
-    assert result.charts == 4 and result.size_bytes == len(document.encode())
+    assert result.charts == 5 and result.size_bytes == len(document.encode())
     # plotly.js is inline (its own source mentions URLs in strings; the rest of the page must not)
     assert get_plotlyjs() in document
     text = document.replace(get_plotlyjs(), "")
     # plotly.js inline once, no external script, stylesheet, image or font
-    assert text.count("Plotly.newPlot(") == 4
+    assert text.count("Plotly.newPlot(") == 5
     assert len(re.findall(r"<script>", text)) >= 1 and "<script src" not in text
     assert not re.search(r"<link[^>]+href=", text)
     assert not re.search(r"""(src|href)=["']https?:""", text)

@@ -147,3 +147,20 @@ def test_champion_history_comes_from_the_registry_without_events(
     history = sections["events"]
     assert [(r[1], r[2]) for r in history.table_rows] == [("promoted", "1"), ("promoted", "2")]
     assert "MLflow registry" in history.note
+
+
+def test_pr_and_threshold_curves_use_the_matured_days_that_count(
+    mlflow_settings: Settings, full_warehouse
+) -> None:
+    from sklearn.metrics import precision_recall_curve
+
+    sections, _, data = sections_of(mlflow_settings)
+    figure = sections["curves"].figure
+    pr, precision, recall = figure.data
+    # every fixture day counts (full windows, no training tags); the last 7 are not mature yet
+    scored = full_warehouse.predictions.merge(full_warehouse.features, on="transaction_id")
+    mature = pd.to_datetime(scored["tx_date"]) <= pd.Timestamp(LAST) - pd.Timedelta(days=7)
+    p, r, t = precision_recall_curve(scored.loc[mature, "tx_fraud"], scored.loc[mature, "score"])
+    assert list(precision.x) == list(t[:: max(1, len(t) // 200)])
+    assert list(pr.y) == list(p[:-1][:: max(1, len(t) // 200)])
+    assert [s.x0 for s in figure.layout.shapes] == [0.5]  # the alert threshold

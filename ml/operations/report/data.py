@@ -36,7 +36,14 @@ DRIFT_COLUMNS = [
     "psi",
     "is_drifted",
 ]
-PREDICTION_COLUMNS = ["transaction_id", "is_alert", "model_name", "model_version", "scored_at"]
+PREDICTION_COLUMNS = [
+    "transaction_id",
+    "score",
+    "is_alert",
+    "model_name",
+    "model_version",
+    "scored_at",
+]
 FEATURE_COLUMNS = ["transaction_id", "tx_date", "tx_fraud"]
 #: Read when present: the amount caught, and recall per fraud scenario.
 OPTIONAL_FEATURE_COLUMNS = ["tx_amount", "tx_fraud_scenario"]
@@ -66,6 +73,7 @@ class ReportData:
     windows: dict[str, dict[str, pd.Timestamp]] = field(default_factory=dict)
     history: pd.DataFrame | None = None  # champion history from the registry
     scenarios: pd.DataFrame | None = None  # day, model_version, scenario, frauds, caught
+    scored: pd.DataFrame | None = None  # tx_date, model_version, score, tx_fraud (PR curves)
     queue: pd.DataFrame | None = None
     kpis: pd.DataFrame | None = None
     quarantine: pd.DataFrame | None = None
@@ -87,7 +95,7 @@ def load_report_data(rt: Runtime, include_registry: bool = True) -> ReportData:
             wh, DRIFT, DRIFT_COLUMNS, data.notes, "drift", "dbt build (after ml score)"
         )
         data.events = _read(wh, MODEL_EVENTS, READ_EVENT_COLUMNS, data.notes, "events", "ml replay")
-        data.alerts, data.alerts_source, data.scenarios = _read_alerts(
+        data.alerts, data.alerts_source, data.scenarios, data.scored = _read_alerts(
             wh, rt.settings.model.feature_table, data.notes
         )
         operating = read_operating_tables(wh, rt.settings.model.feature_table, data.notes)
@@ -129,7 +137,7 @@ def _read(
 
 def _read_alerts(
     wh: Any, features: str, notes: dict[str, str]
-) -> tuple[pd.DataFrame | None, str, pd.DataFrame | None]:
+) -> tuple[pd.DataFrame | None, str, pd.DataFrame | None, pd.DataFrame | None]:
     """Threshold alerts per (transaction day, model version), the frauds among them (labels so
     far) and their amounts; and the same per fraud scenario.
 
@@ -175,12 +183,15 @@ def _read_alerts(
                         .rename(columns={"tx_date": "day", "tx_fraud_scenario": "scenario"})
                     )
                     scenarios = _as_day(scenarios, "day")
-                return _as_day(daily, "day"), f"{latest} + {features}", scenarios
+                scored_rows = _as_day(
+                    joined[["tx_date", "model_version", "score", "tx_fraud"]].copy(), "tx_date"
+                )
+                return _as_day(daily, "day"), f"{latest} + {features}", scenarios, scored_rows
     notes["alerts"] = (
         f"No scored transactions: {latest} is missing or empty in target "
         f"'{wh.target.name}'; ml score (then dbt build) fills it."
     )
-    return None, "", None
+    return None, "", None, None
 
 
 def _read_registry(

@@ -25,6 +25,24 @@ from ml.platform.settings import Settings
 from ml.platform.tables import ALERTS, KPIS, QUARANTINE
 
 KPI_DAYS = 14
+CURVE_POINTS = 200
+
+
+def curve_points(data: ReportData, settings: Settings) -> pd.DataFrame | None:
+    """Precision, recall and threshold of the latest scores on matured days that count."""
+    from sklearn.metrics import precision_recall_curve
+
+    rows = with_status(data.scored, "tx_date", data, settings)
+    mature_until = rows["tx_date"].max() - pd.Timedelta(days=settings.training.delay_days)
+    rows = rows[(rows["status"] == OPERATED) & (rows["tx_date"] <= mature_until)]
+    if rows["tx_fraud"].nunique() < 2:
+        return None
+    precision, recall, thresholds = precision_recall_curve(rows["tx_fraud"], rows["score"])
+    curve = pd.DataFrame(
+        {"precision": precision[:-1], "recall": recall[:-1], "threshold": thresholds}
+    )
+    step = max(1, len(curve) // CURVE_POINTS)
+    return curve.iloc[::step].reset_index(drop=True)
 
 
 def with_status(
@@ -118,6 +136,27 @@ def kpi_rows(kpis: pd.DataFrame) -> list[list[str]]:
         ]
         for r in last.itertuples()
     ]
+
+
+def curves_section(data: ReportData, settings: Settings, section: Any) -> Any:
+    """PR and threshold curves of the days that count (``section``: the Section class)."""
+    from ml.operations.report.figures import curves_figure
+
+    threshold = settings.model.alert_threshold
+    curves = section(
+        "curves",
+        "Precision, recall and the alert threshold",
+        "The latest score of every transaction of the matured days that count (no filling, "
+        f"in-sample or pre-model day): the precision-recall curve, and the precision and recall "
+        f"of threshold alerts at each threshold (dotted: model.alert_threshold = {threshold:g}).",
+        source="gold.latest_predictions + gold.transaction_features",
+    )
+    curve = curve_points(data, settings) if data.scored is not None else None
+    if curve is None:
+        curves.note = "No matured day that counts holds both frauds and genuine transactions yet."
+    else:
+        curves.figure = curves_figure(curve, threshold)
+    return curves
 
 
 def operating_sections(data: ReportData, settings: Settings, section: Any) -> list[Any]:

@@ -20,6 +20,7 @@ from ml.operations.report.figures import (
     shade_spans,
 )
 from ml.operations.report.operating import (
+    curves_section,
     drift_headline_rows,
     excluded_spans,
     operating_sections,
@@ -170,6 +171,7 @@ def build_sections(
             history.table_rows = [
                 [str(v) for v in row] for row in data.history.itertuples(index=False)
             ]
+    sections.append(curves_section(data, settings, Section))
     sections.extend(operating_sections(data, settings, Section))
     sections.append(history)
 
