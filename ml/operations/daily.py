@@ -132,7 +132,9 @@ class Operator(DayRuns, RetrainingSteps):
     def build(self, selector: str, report: DayReport, exclude: tuple[str, ...]) -> None:
         self.on_step(report.day, f"dbt build {selector}")
         with _timed(report, f"dbt_{selector}"):
-            self.dbt.build(selector, exclude)
+            built = self.dbt.build(selector, exclude)
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(built.statuses.items()))
+        self.on_step(report.day, f"dbt build {selector}: {counts or 'nothing to build'}")
 
     def score_day(self, day: dt.date, report: DayReport) -> None:
 
