@@ -4,6 +4,7 @@ and the Unity Catalog names that `ml` derives. No workspace needed."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import tomllib
@@ -122,12 +123,24 @@ def test_the_task_values_are_those_ml_operate_sets(monkeypatch: pytest.MonkeyPat
     monkeypatch.setitem(sys.modules, "databricks.sdk.runtime", runtime)
     monkeypatch.setenv("DATABRICKS_RUNTIME_VERSION", "17.3")
     # when ml operate publishes a day's decisions
-    from ml.operations.operate import publish_decisions
+    from ml.operations.operate import operate, publish_decisions
 
     publish_decisions(retraining_due=["scheduled"], alerts=[])
     # then the condition tasks' keys are set with the values they compare
     assert recorded[TASK_VALUES["retrain"][0]] == "true"
     assert recorded[TASK_VALUES["alerts"][0]] == TASK_VALUES["alerts"][1]
+    # and a rerun of a completed day sets them again from its day_completed event
+    recorded.clear()
+    log = types.SimpleNamespace(load=lambda: None, completed=lambda: (None, None))
+    done = {"details": {"retraining_due": [], "alerts_holding": ["drift_alert"]}}
+    operator = types.SimpleNamespace(log=log, day_events=lambda day: {"day_completed": done})
+    monkeypatch.setattr("ml.operations.operate.Operator", lambda rt, on_step=None: operator)
+    monkeypatch.setattr("ml.operations.operate.feed_status", lambda root, day: [])
+    rt = types.SimpleNamespace(
+        settings=types.SimpleNamespace(landing=types.SimpleNamespace(root="."))
+    )
+    assert operate(rt, dt.date(2018, 5, 1)).already_done
+    assert recorded == {"retrain": "false", "alerts": "drift_alert"}
 
 
 def test_wheel_tasks_call_registered_ml_commands_with_known_options(tasks: dict[str, dict]) -> None:
