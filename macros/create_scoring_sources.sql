@@ -5,10 +5,12 @@
     types of the var `scoring_tables` (ml passes it from ml/platform/tables.py; dbt_project.yml
     holds the same default, checked by tests/platform/test_config_surface.py). Existing tables
     are left as they are. Runs one statement at a time (a Databricks SQL warehouse takes no
-    batches) and renders nothing.
+    batches) and renders nothing; only for the commands that run models (build, run, test,
+    seed, snapshot), so an offline `dbt compile` needs no connection.
 -#}
 {% macro create_scoring_sources() %}
-    {%- if not execute -%}
+    {#- only commands that run models need the tables (compile, docs, ls... may have no warehouse) -#}
+    {%- if not execute or flags.WHICH not in ('build', 'run', 'test', 'seed', 'snapshot') -%}
         {{ return('') }}
     {%- endif -%}
     {%- set columns_of = var('scoring_tables') -%}
