@@ -56,3 +56,22 @@ def test_force_is_shown_as_the_flag_it_is() -> None:
     result = CliRunner().invoke(app, ["promote", "--help"], env=WIDE)
     (line,) = [line for line in result.output.splitlines() if "--force" in line]
     assert "<bool>" not in line
+
+
+def test_without_a_terminal_progress_is_one_line_per_step_and_tables_are_wide(capsys) -> None:
+    # given the output is not a terminal (a log, a CI job)
+    import importlib
+
+    app_module = importlib.import_module("ml.cli.app")  # the module (ml.cli.app is also the Typer)
+    app_module.console._width = None  # as configured at import: rich's default
+    app_module._fit_consoles()
+    # then tables get the full width, not rich's 80 columns ...
+    assert app_module.console.width == app_module.LOG_WIDTH
+    # ... and each step is one plain line with the seconds since the command started
+    with app_module.progress("ml run") as on_step:
+        on_step("dbt build medallion: 156 pass, 13 success")
+        on_step("ml train")
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    assert lines[0].endswith("s] dbt build medallion: 156 pass, 13 success")
+    assert lines[0].startswith("[") and lines[1].endswith("s] ml train")
