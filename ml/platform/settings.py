@@ -417,7 +417,8 @@ def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        if _given(overrides, first["loc"]):  # a command-line option, not a file
+        # a value given as an option (not a file); a whole section's error stays ambiguous
+        if len(first["loc"]) > 1 and _given(overrides, first["loc"]):
             raise ConfigError(f"invalid option for {where}: {first['msg']}") from None
         raise ConfigError(
             f"invalid setting {where}: {first['msg']}; fix {project_file if project_file.is_file() else 'fraudops.yaml'} "
