@@ -8,10 +8,12 @@ line and exit code 1.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime as _dt
 import functools
 import gc
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import typer
@@ -27,6 +29,55 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
+#: Width of tables and lines when the output is not a terminal (a log, a CI job): wide enough
+#: that tables are not folded to rich's default of 80 columns.
+LOG_WIDTH = 200
+
+
+def _fit_consoles() -> None:
+    for each in (console, err_console):
+        if not each.is_terminal and each._width is None:
+            each.width = LOG_WIDTH
+
+
+@contextlib.contextmanager
+def progress(title: str) -> Iterator[Callable[[str], None]]:
+    """``on_step(name)`` for a long command: a live status line on a terminal; elsewhere (a log,
+    a job) one plain line per step with the seconds since the command started."""
+    started = time.perf_counter()
+    if console.is_terminal:
+        with console.status(f"{title}: starting") as status:
+            yield lambda step: status.update(f"[bold]{step}[/] ...")
+        return
+
+    def line(step: str) -> None:
+        console.print(
+            f"[{time.perf_counter() - started:7.1f} s] {step}", highlight=False, soft_wrap=True
+        )
+
+    yield line
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        console.print(f"fraudops {version('fraudops')}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    show_version: bool = typer.Option(
+        False,
+        "--version",
+        metavar="",
+        callback=_version,
+        is_eager=True,
+        help="Print the fraudops version and exit.",
+    ),
+) -> None:
+    """fraudops: simulate card transactions, train/validate/promote/score the fraud model, monitor it."""
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -34,6 +85,7 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _fit_consoles()
         try:
             return func(*args, **kwargs)
         except FraudopsError as exc:
@@ -85,3 +137,15 @@ def _date(value: _dt.datetime | None) -> _dt.date | None:
 
 
 TARGET = typer.Option(None, help="dbt target (default: $FRAUDOPS_TARGET, else local).")
+SETTINGS = typer.Option(
+    None,
+    "--settings",
+    help="Settings file (default: fraudops.yaml or $FRAUDOPS_SETTINGS_FILE), e.g. demo/drift-demo.yaml.",
+)
+#: Every date option reads YYYY-MM-DD (one style for all commands).
+DATE_FORMATS = ["%Y-%m-%d"]
+
+
+def date_option(help_text: str) -> Any:
+    """A ``YYYY-MM-DD`` option (typer parses it; a bad date is a usage error naming the option)."""
+    return typer.Option(None, formats=DATE_FORMATS, metavar="YYYY-MM-DD", help=help_text)

@@ -7,7 +7,17 @@ from typing import Any
 
 import typer
 
-from ml.cli.app import TARGET, _date, _runtime, app, batch_gc, console, user_errors
+from ml.cli.app import (
+    SETTINGS,
+    TARGET,
+    _date,
+    _runtime,
+    app,
+    batch_gc,
+    console,
+    date_option,
+    user_errors,
+)
 
 # --- ml train / ml evaluate --------------------------------------------------------------------
 
@@ -20,6 +30,7 @@ def _training_runtime(
     candidates: list[str] | None,
     target: str | None,
     folds: int | None = None,
+    settings_file: str | None = None,
 ) -> Any:
     """The runtime with the window/candidate options of `ml train` / `ml evaluate` as overrides
     of the ``training`` settings (the one path windows take)."""
@@ -31,14 +42,12 @@ def _training_runtime(
         "candidates": candidates or None,
         "prequential_folds": folds,
     }
-    return _runtime(target, training={k: v for k, v in training.items() if v is not None})
+    return _runtime(
+        target, settings_file, training={k: v for k, v in training.items() if v is not None}
+    )
 
 
-_TEST_END = typer.Option(
-    None,
-    formats=["%Y-%m-%d"],
-    help="Last test day, YYYY-MM-DD (default: last day with mature labels).",
-)
+_TEST_END = date_option("Last test day (default: last day with mature labels).")
 _TRAIN_DAYS = typer.Option(None, min=1, help="Days of training data (settings default: 7).")
 _DELAY_DAYS = typer.Option(
     None, min=0, help="Label-delay gap between training and test (default: 7)."
@@ -57,6 +66,7 @@ def train_command(
     delay_days: int | None = _DELAY_DAYS,
     test_days: int | None = _TEST_DAYS,
     candidates: list[str] | None = _CANDIDATES,
+    settings_file: str | None = SETTINGS,
     target: str | None = TARGET,
 ) -> None:
     """Train the candidates, log them to MLflow and register the best as the challenger."""
@@ -64,7 +74,9 @@ def train_command(
 
     from ml.lifecycle.train import train
 
-    rt = _training_runtime(test_end, train_days, delay_days, test_days, candidates, target)
+    rt = _training_runtime(
+        test_end, train_days, delay_days, test_days, candidates, target, None, settings_file
+    )
     settings = rt.settings
     result = train(rt)
 
@@ -110,6 +122,7 @@ def evaluate_command(
     delay_days: int | None = _DELAY_DAYS,
     test_days: int | None = _TEST_DAYS,
     candidates: list[str] | None = _CANDIDATES,
+    settings_file: str | None = SETTINGS,
     target: str | None = TARGET,
 ) -> None:
     """Estimate each candidate's performance and its spread over time (prequential folds)."""
@@ -117,7 +130,9 @@ def evaluate_command(
 
     from ml.lifecycle.evaluate import evaluate
 
-    rt = _training_runtime(test_end, train_days, delay_days, test_days, candidates, target, folds)
+    rt = _training_runtime(
+        test_end, train_days, delay_days, test_days, candidates, target, folds, settings_file
+    )
     result = evaluate(rt, protocol)
 
     first, last = result.windows[-1], result.windows[0]
@@ -145,19 +160,18 @@ def evaluate_command(
 
 
 # --- ml validate / ml promote / ml rollback / ml score ---------------------------------------
-_VALIDATION_END = typer.Option(
-    None,
-    formats=["%Y-%m-%d"],
-    help="Last day of the validation window, YYYY-MM-DD (default: last day with mature labels).",
+_VALIDATION_END = date_option(
+    "Last day of the validation window (default: last day with mature labels)."
 )
-_SCORE_START = typer.Option(None, formats=["%Y-%m-%d"], help="First tx_date to score, YYYY-MM-DD.")
-_SCORE_END = typer.Option(None, formats=["%Y-%m-%d"], help="Last tx_date to score, YYYY-MM-DD.")
+_SCORE_START = date_option("First tx_date to score.")
+_SCORE_END = date_option("Last tx_date to score.")
 
 
 @app.command("validate")
 @user_errors
 def validate_command(
     test_end: _dt.datetime | None = _VALIDATION_END,
+    settings_file: str | None = SETTINGS,
     target: str | None = TARGET,
 ) -> None:
     """Compare @challenger with @champion on the latest mature test window; exit 2 if it fails."""
@@ -166,7 +180,9 @@ def validate_command(
     from ml.lifecycle.validate import validate
     from ml.platform.errors import ValidationFailed
 
-    rt = _runtime(target, validation={"test_end": _date(test_end)} if test_end else {})
+    rt = _runtime(
+        target, settings_file, validation={"test_end": _date(test_end)} if test_end else {}
+    )
     settings = rt.settings
     report = validate(rt)
 
@@ -225,9 +241,13 @@ def validate_command(
 def promote_command(
     version: str | None = typer.Option(None, help="Version to promote (default: the @challenger)."),
     force: bool = typer.Option(
-        False, "--force", help="Promote even if not validated (needs --reason)."
+        False,
+        "--force",
+        metavar="",  # a flag: typer would show it as `--force <bool>`, and `--force true` fails
+        help="Promote even if not validated (needs --reason).",
     ),
     reason: str | None = typer.Option(None, help="Why (recorded on the version and in MLflow)."),
+    settings_file: str | None = SETTINGS,
     target: str | None = TARGET,
 ) -> None:
     """Move alias champion to the validated challenger; the old champion becomes previous_champion."""
@@ -235,7 +255,11 @@ def promote_command(
     from ml.platform.tables import FEATURE_REFERENCE
 
     change = promote(
-        _runtime(target), version=version, force=force, reason=reason, require_card=True
+        _runtime(target, settings_file),
+        version=version,
+        force=force,
+        reason=reason,
+        require_card=True,
     )
     replaced = (
         f"v{change.replaced_version} is now previous_champion"
@@ -261,12 +285,13 @@ def promote_command(
 @user_errors
 def rollback_command(
     reason: str = typer.Option(..., help="Why the champion is withdrawn (recorded)."),
+    settings_file: str | None = SETTINGS,
     target: str | None = TARGET,
 ) -> None:
     """Move alias champion back to previous_champion."""
     from ml.lifecycle.promote import rollback
 
-    change = rollback(_runtime(target), reason=reason)
+    change = rollback(_runtime(target, settings_file), reason=reason)
     previous = (
         f"v{change.previous_champion_version}" if change.previous_champion_version else "none"
     )
@@ -285,6 +310,7 @@ def rollback_command(
 def score_command(
     start: _dt.datetime | None = _SCORE_START,
     end: _dt.datetime | None = _SCORE_END,
+    settings_file: str | None = SETTINGS,
     target: str | None = TARGET,
 ) -> None:
     """Score every gold transaction the @champion has not scored yet into scoring.predictions."""
@@ -293,7 +319,10 @@ def score_command(
     from ml.lifecycle.score import score
     from ml.platform.tables import PREDICTION_EXPLANATIONS, PREDICTIONS
 
-    result = score(_runtime(target), start=_date(start), end=_date(end))
+    rt = _runtime(target, settings_file)
+    result = score(rt, start=_date(start), end=_date(end))
+    if result.rows_read == 0 and (start or end):
+        console.print(nothing_to_score(rt, _date(start), _date(end), result), highlight=False)
 
     table = Table(
         title=f"ml score — {result.model_name} v{result.model_version} (champion)",
@@ -318,6 +347,23 @@ def score_command(
     console.print(table)
 
 
+def nothing_to_score(rt: Any, start: Any, end: Any, result: Any) -> str:
+    """Why a dated ``ml score`` wrote nothing: outside the gold days, or scored already."""
+    from ml.lifecycle.data import table_date_range
+
+    with rt.warehouse(read_only=True) as wh:
+        first, last = table_date_range(wh, rt.settings)
+    asked = f"{start or first}..{end or last}"
+    if (start and start > last) or (end and end < first):
+        return (
+            f"[yellow]nothing scored[/]: {asked} is outside the days of {rt.settings.model.feature_table} "
+            f"({first}..{last}); choose --start/--end inside them"
+        )
+    return (
+        f"nothing scored: every transaction of {asked} is scored by v{result.model_version} already"
+    )
+
+
 @app.command("model-card")
 @user_errors
 def model_card_command(
@@ -331,11 +377,12 @@ def model_card_command(
         help="Log it to the version's run and link it (ml promote needs it).",
     ),
     target: str | None = TARGET,
+    settings_file: str | None = SETTINGS,
 ) -> None:
     """Write the model card of a version (SR 11-7 sections, one self-contained HTML file)."""
     from ml.lifecycle.model_card_render import write_model_card
 
-    rt = _runtime(target)
+    rt = _runtime(target, settings_file)
     result = write_model_card(rt, version, output, log=log)
     logged = f"; logged as {result.artifact_uri}" if result.artifact_uri else ""
     console.print(

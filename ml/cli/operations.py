@@ -7,7 +7,18 @@ from typing import Any
 
 import typer
 
-from ml.cli.app import TARGET, _date, _runtime, app, console, err_console, user_errors
+from ml.cli.app import (
+    SETTINGS,
+    TARGET,
+    _date,
+    _runtime,
+    app,
+    console,
+    date_option,
+    err_console,
+    progress,
+    user_errors,
+)
 
 
 # --- ml report -----------------------------------------------------------------------------------
@@ -23,11 +34,12 @@ def report_command(
         "--registry/--no-registry",
         help="Read the MLflow aliases (champion, challenger, ...).",
     ),
+    settings_file: str | None = SETTINGS,
 ) -> None:
     """Write the monitoring report: performance, alerts, drift, champion history (one HTML file)."""
     from ml.operations.report import write_report
 
-    result = write_report(_runtime(target), output, include_registry=registry)
+    result = write_report(_runtime(target, settings_file), output, include_registry=registry)
     for title, status in result.sections:
         shown = (
             "[green]" + status + "[/]" if status in ("chart", "table") else f"[yellow]{status}[/]"
@@ -47,23 +59,26 @@ def run_command(
     simulate: bool = typer.Option(
         True, help="Simulate the landing files first (--no-simulate: use what has landed)."
     ),
-    target: str | None = typer.Option(
-        None, help="dbt target (default: settings dbt.target, i.e. local)."
-    ),
+    settings_file: str | None = SETTINGS,
+    target: str | None = TARGET,
 ) -> None:
     """The whole loop: simulate -> dbt build -> train -> validate -> promote -> score -> monitoring."""
     from rich.table import Table
 
     from ml.operations import pipeline
+    from ml.platform.mlflow_store import quiet_mlflow
 
-    rt = _runtime(target)
+    rt = _runtime(target, settings_file)
     settings = rt.settings
-    with console.status("starting") as status:
-
-        def on_step(name: str) -> None:
-            status.update(f"[bold]{name}[/] ...")
-
-        result = pipeline.run(rt, simulate=simulate, on_step=on_step)
+    with progress("ml run") as on_step, quiet_mlflow():
+        result = pipeline.run(
+            rt,
+            simulate=simulate,
+            on_step=on_step if console.is_terminal else None,
+            on_done=None
+            if console.is_terminal
+            else lambda step: on_step(f"{step.name}: {step.detail} ({step.seconds:.1f} s)"),
+        )
 
     steps = Table(title="ml run", title_justify="left")
     steps.add_column("step", style="bold")
@@ -130,15 +145,11 @@ def _replay_line(report: Any) -> str:
     )
 
 
-_REPLAY_START = typer.Option(
-    None,
-    formats=["%Y-%m-%d"],
-    help="First replayed day (default: replay.start, else the day after the warm-up).",
+_REPLAY_START = date_option(
+    "First replayed day (default: replay.start, else the day after the warm-up)."
 )
-_REPLAY_END = typer.Option(
-    None,
-    formats=["%Y-%m-%d"],
-    help="Last replayed day, inclusive (default: replay.end, else the last simulated day).",
+_REPLAY_END = date_option(
+    "Last replayed day, inclusive (default: replay.end, else the last simulated day)."
 )
 
 
@@ -147,11 +158,7 @@ _REPLAY_END = typer.Option(
 def replay_command(
     start: _dt.datetime | None = _REPLAY_START,
     end: _dt.datetime | None = _REPLAY_END,
-    settings_file: str | None = typer.Option(
-        None,
-        "--settings",
-        help="Settings file (default: fraudops.yaml or $FRAUDOPS_SETTINGS_FILE), e.g. demo/drift-demo.yaml.",
-    ),
+    settings_file: str | None = SETTINGS,
     target: str | None = TARGET,
 ) -> None:
     """Operate the system day by day over the simulated world: land, build, score, monitor, retrain.
@@ -200,6 +207,91 @@ def replay_command(
     )
 
 
+# --- ml operate / ml retrain ---------------------------------------------------------------------
+_OPERATE_DAY = date_option(
+    "Business day to operate (default: the day after the last operated day; before any, "
+    "the latest day the transactions feed delivered)."
+)
+_RETRAIN_DAY = date_option("Business day (default: the last operated day).")
+
+
+@app.command("operate")
+@user_errors
+def operate_command(
+    day: _dt.datetime | None = _OPERATE_DAY,
+    allow_late: bool = typer.Option(
+        False, "--allow-late", help="Operate the day even if a feed has not delivered it."
+    ),
+    defer_retraining: bool = typer.Option(
+        False,
+        "--defer-retraining",
+        help="Record a due retraining (task value retrain=true) for a separate ml retrain task "
+        "instead of running it (the Databricks job).",
+    ),
+    report: str | None = typer.Option(
+        None,
+        help="Where to write the report after the day (default: settings operate.report; "
+        "'none': no report).",
+    ),
+    settings_file: str | None = SETTINGS,
+    target: str | None = TARGET,
+) -> None:
+    """Operate one business day on real data: freshness gate, build, score, monitor, retrain, report.
+
+    The same day ml replay runs (without landing it). A completed day is not operated again;
+    an interrupted one resumes. Exit code 3: a feed is late.
+    """
+    from ml.operations.operate import operate
+
+    rt = _runtime(target, settings_file)
+    path = rt.settings.operate.report if report is None else report
+    path = None if path in (None, "", "none") else path
+    with progress("ml operate") as on_step:
+        result = operate(
+            rt,
+            _date(day),
+            allow_late=allow_late,
+            defer_retraining=defer_retraining,
+            report_path=path,
+            on_step=lambda day, step: on_step(f"{day}: {step}"),
+        )
+    feeds = ", ".join(f"{f.feed} {f.rows:,} rows" for f in result.feeds)
+    if result.already_done:
+        console.print(
+            f"nothing to do: {result.day} was operated already ({feeds})", highlight=False
+        )
+        return
+    console.print(_replay_line(result.report), highlight=False, soft_wrap=True)
+    if result.late:
+        console.print(f"[yellow]operated without {', '.join(result.late)} (--allow-late)[/]")
+    if result.report.retraining_due:
+        console.print("retraining due: ml retrain runs it", highlight=False)
+    if result.report.report_path:
+        console.print(f"report: {result.report.report_path}", highlight=False, soft_wrap=True)
+
+
+@app.command("retrain")
+@user_errors
+def retrain_command(
+    day: _dt.datetime | None = _RETRAIN_DAY,
+    settings_file: str | None = SETTINGS,
+    target: str | None = TARGET,
+) -> None:
+    """Run the retraining that ml operate --defer-retraining recorded as due (train, validate, promote)."""
+    from ml.operations.operate import retrain_due
+
+    with progress("ml retrain"):
+        report = retrain_due(_runtime(target, settings_file), _date(day))
+    if report is None:
+        console.print("nothing to do: no retraining is due", highlight=False)
+        return
+    console.print(
+        f"{report.day}: {'; '.join(report.decisions) or 'retrained'}; champion v{report.champion_version}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 # --- ml dbt ----------------------------------------------------------------------------------------
 @app.command(
     "dbt",
@@ -209,11 +301,7 @@ def replay_command(
 def dbt_command(
     ctx: typer.Context,
     target: str | None = TARGET,
-    settings_file: str | None = typer.Option(
-        None,
-        "--settings",
-        help="Settings file (default: fraudops.yaml or $FRAUDOPS_SETTINGS_FILE).",
-    ),
+    settings_file: str | None = SETTINGS,
 ) -> None:
     """Run dbt with the dbt vars derived from the settings, e.g. ml dbt build --selector medallion.
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as _dt
+
 import typer
 
-from ml.cli.app import app, console, user_errors
+from ml.cli.app import SETTINGS, _date, app, console, date_option, user_errors
 
 # --- ml simulate -------------------------------------------------------------------------------
 
@@ -17,6 +19,12 @@ _DRIFT = typer.Option(
     "See docs/operations.md.",
 )
 
+_START = date_option("First simulated day (settings default: 2018-04-01).")
+_FROM_DAY = date_option("Write landing files from this day on (default: first day).")
+_TO_DAY = date_option("Write landing files up to this day, inclusive (default: last day).")
+_DRIFT_START = date_option("First day of the --drift (required with --drift).")
+_DRIFT_END = date_option("Last day of the --drift, inclusive (default: the last simulated day).")
+
 
 @app.command("simulate")
 @user_errors
@@ -28,9 +36,7 @@ def simulate_command(
         None, min=1, help="Number of terminals (settings default: 10000)."
     ),
     days: int | None = typer.Option(None, min=1, help="Days simulated (settings default: 183)."),
-    start: str | None = typer.Option(
-        None, help="First simulated day, YYYY-MM-DD (settings default: 2018-04-01)."
-    ),
+    start: _dt.datetime | None = _START,
     seed: int | None = typer.Option(
         None, help="Random seed; same seed, same world (settings default: 0)."
     ),
@@ -42,51 +48,48 @@ def simulate_command(
     landing_root: str | None = typer.Option(
         None, help="Landing zone folder (settings default: data/landing)."
     ),
-    from_day: str | None = typer.Option(
-        None, help="Write landing files from this day on, YYYY-MM-DD (default: first day)."
-    ),
-    to_day: str | None = typer.Option(
-        None, help="Write landing files up to this day, inclusive, YYYY-MM-DD (default: last day)."
-    ),
+    from_day: _dt.datetime | None = _FROM_DAY,
+    to_day: _dt.datetime | None = _TO_DAY,
     drift: list[str] | None = _DRIFT,
-    drift_start: str | None = typer.Option(
-        None, help="First day of the --drift, YYYY-MM-DD (required with --drift)."
-    ),
-    drift_end: str | None = typer.Option(
-        None,
-        help="Last day of the --drift, inclusive, YYYY-MM-DD (default: the last simulated day).",
-    ),
+    drift_start: _dt.datetime | None = _DRIFT_START,
+    drift_end: _dt.datetime | None = _DRIFT_END,
     drift_strength: float | None = typer.Option(
         None,
         min=0,
         help="Strength of the --drift: cards tested / terminals compromised per day (default 5 / 6), "
         "or the factor on genuine amounts / activity (default 1.5).",
     ),
+    settings_file: str | None = SETTINGS,
 ) -> None:
     """Simulate card transactions and fraud reports and write them as landing files."""
     from rich.table import Table
 
     from ml.platform.errors import ConfigError
-    from ml.platform.settings import load_settings
-    from ml.world.landing import parse_day, simulate_landing
+    from ml.platform.settings import DRIFT_KINDS, load_settings
+    from ml.world.landing import simulate_landing
 
     simulation = {
         "customers": customers,
         "terminals": terminals,
         "days": days,
-        "start": parse_day(start, "--start"),
+        "start": _date(start),
         "seed": seed,
         "label_delay_days": label_delay_days,
     }
     overrides = {"simulation": {k: v for k, v in simulation.items() if v is not None}}
     if drift:
+        unknown = [kind for kind in drift if kind not in DRIFT_KINDS]
+        if unknown:
+            raise ConfigError(
+                f"--drift {unknown[0]} is not a kind of drift; choose one of {', '.join(DRIFT_KINDS)}"
+            )
         if drift_start is None:
             raise ConfigError("--drift needs --drift-start YYYY-MM-DD (the first drifted day)")
         overrides["simulation"]["drift"] = [
             {
                 "kind": kind,
-                "start": parse_day(drift_start, "--drift-start"),
-                "end": parse_day(drift_end, "--drift-end"),
+                "start": _date(drift_start),
+                "end": _date(drift_end),
                 "strength": drift_strength,
             }
             for kind in drift
@@ -95,12 +98,12 @@ def simulate_command(
         raise ConfigError("--drift-start/--drift-end/--drift-strength need --drift KIND")
     if landing_root is not None:
         overrides["landing"] = {"root": landing_root}
-    settings = load_settings(**overrides)
+    settings = load_settings(settings_file, **overrides)
     result = simulate_landing(
         settings.simulation,
         settings.landing.root,
-        from_day=parse_day(from_day, "--from-day"),
-        to_day=parse_day(to_day, "--to-day"),
+        from_day=_date(from_day),
+        to_day=_date(to_day),
     )
 
     table = Table(title="ml simulate", show_header=False, title_justify="left")

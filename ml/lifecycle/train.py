@@ -36,6 +36,8 @@ from ml.platform.runtime import Runtime
 from ml.platform.settings import Settings
 
 MODEL_ARTIFACT = "model"
+#: The logged model's outputs (pyfunc: predict_proba), in class order: the last is the fraud score.
+OUTPUT_COLUMNS = ("genuine_probability", "fraud_probability")
 
 
 @dataclass
@@ -221,7 +223,8 @@ def _train_candidate(
 ) -> CandidateResult:
     import mlflow
     import mlflow.sklearn
-    from mlflow.models import infer_signature
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types import ColSpec, Schema
 
     features = settings.model.features
     params = models.candidate_params(name, settings.training.hyperparameters)
@@ -234,9 +237,10 @@ def _train_candidate(
         pipeline = fit_candidate(name, split.train, settings)
         scores, test_metrics = evaluate_candidate(pipeline, split.test, settings)
         x_example = data.feature_matrix(split.test.head(5), features)
-        signature = infer_signature(
-            data.feature_matrix(split.train.head(1000), features),
-            pipeline.predict_proba(data.feature_matrix(split.train.head(1000), features)),
+        # outputs named: predict_proba's columns, in class order (tx_fraud 0, 1)
+        signature = ModelSignature(
+            inputs=infer_signature(data.feature_matrix(split.train.head(1000), features)).inputs,
+            outputs=Schema([ColSpec("double", column) for column in OUTPUT_COLUMNS]),
         )
         with _without_pickle_warning():
             info = mlflow.sklearn.log_model(

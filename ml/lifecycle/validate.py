@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from ml.lifecycle import data, metrics
@@ -26,7 +27,7 @@ from ml.platform.errors import ModelRegistryError
 from ml.platform.mlflow_store import quiet_mlflow
 from ml.platform.runtime import Runtime
 from ml.platform.settings import Settings
-from ml.platform.tables import ID_COLUMNS
+from ml.platform.tables import CUSTOMER_COLUMN, DATE_COLUMN, ID_COLUMNS
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -162,15 +163,25 @@ def validation_rules(
     challenger: dict[str, float],
     champion: dict[str, float] | None,
     overlap_days: float | None = None,
+    card_precision_ceiling: float = 1.0,
 ) -> list[Rule]:
     """The rules of ``settings.validation``: absolute minimums for the challenger, no regression
-    against the champion (if there is one), and no overlap of its training and test windows."""
+    against the champion (if there is one), and no overlap of its training and test windows.
+
+    Card Precision@k cannot exceed (frauded cards of the day) / k: its minimum is scaled by
+    ``card_precision_ceiling``, that bound averaged over the test days (:func:`cp_ceiling`)."""
     rules_cfg = settings.validation
-    cp = metrics.card_precision_key(settings.model.top_k_cards)
+    k = settings.model.top_k_cards
+    cp = metrics.card_precision_key(k)
+    cp_minimum = rules_cfg.min_card_precision_at_100 * card_precision_ceiling
     minimums = [
         ("roc_auc", rules_cfg.min_roc_auc, "ROC AUC"),
         ("average_precision", rules_cfg.min_average_precision, "average precision"),
-        (cp, rules_cfg.min_card_precision_at_100, f"Card Precision@{settings.model.top_k_cards}"),
+        (
+            cp,
+            cp_minimum,
+            f"Card Precision@{k} (minimum x the best reachable, {card_precision_ceiling:.3f})",
+        ),
     ]
     rules = [
         _rule(
@@ -211,6 +222,18 @@ def validation_rules(
             )
         )
     return rules
+
+
+def cp_ceiling(test: pd.DataFrame, settings: Settings) -> float:
+    """The best Card Precision@k reachable on ``test``: per day min(1, frauded cards / k), averaged.
+    A world with 7 frauded cards a day caps CP@100 at 0.07, whatever the model."""
+    k = settings.model.top_k_cards
+    frauds = test.loc[test[settings.model.label] == 1]
+    days = test[DATE_COLUMN].nunique()
+    if not days:
+        return 1.0
+    cards = frauds.groupby(DATE_COLUMN)[CUSTOMER_COLUMN].nunique()
+    return float(np.minimum(1.0, cards / k).sum() / days)
 
 
 def evaluate_version(
@@ -392,6 +415,7 @@ def validate(rt: Runtime) -> ValidationReport:
         challenger_metrics,
         champion_metrics,
         training_overlap_days(dict(challenger.tags), windows),
+        cp_ceiling(test, settings),
     )
     report = ValidationReport(
         model_name=name,

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -23,6 +26,7 @@ from ml.lifecycle.score import score
 from ml.operations import events as ev
 from ml.operations.day_report import DayReport, _timed
 from ml.operations.day_runs import DayRuns
+from ml.operations.feeds import feed_status
 from ml.operations.policies import (
     Alert,
     cooldown_until,
@@ -32,6 +36,7 @@ from ml.operations.policies import (
 )
 from ml.operations.retraining import RetrainingSteps
 from ml.platform.dbt_worker import DbtSession
+from ml.platform.mlflow_store import quiet_mlflow
 from ml.platform.runtime import Runtime
 from ml.platform.tables import DRIFT, PERFORMANCE
 
@@ -39,6 +44,8 @@ from ml.platform.tables import DRIFT, PERFORMANCE
 #: and dbt unit tests (they test the SQL, which does not change from day to day; CI runs them).
 DAILY_EXCLUDED_RESOURCE_TYPES = ("unit_test", "seed")
 ALERT_EVENTS = ("drift_alert", "performance_alert")
+#: The dbt selectors (selectors.yml) of a day: before scoring, and after it.
+DAILY_SELECTORS = ("medallion", "downstream")
 
 
 class Operator(DayRuns, RetrainingSteps):
@@ -58,6 +65,62 @@ class Operator(DayRuns, RetrainingSteps):
         self.client: Any = None
         self.experiment_id = ""
         self._importance: dict[str, list[str]] = {}
+        # Where run_day writes the report (None: no report) and whether the policies only
+        # record a due retraining (a separate job task runs it) instead of running it.
+        self.report_path: Path | None = None
+        self.defer_retraining = False
+
+    @contextmanager
+    def session(self) -> Iterator[Operator]:
+        """MLflow (quiet) and one dbt session for the days operated inside the block."""
+        with quiet_mlflow():
+            self.experiment_id = self.rt.configure_mlflow()
+            from mlflow import MlflowClient
+
+            self.client = MlflowClient()
+            with DbtSession(self.rt, worker=self.settings.replay.dbt_worker) as dbt:
+                self.dbt = dbt
+                try:
+                    yield self
+                finally:
+                    self.dbt = None
+
+    # -- one business day: what `ml operate` and each day of `ml replay` run -------------------------
+    def prepare_day(self, day: dt.date, report: DayReport) -> None:
+        """Before the day's work. On real data the feeds have landed (``ml operate`` checked
+        them): count what they delivered; :class:`~ml.operations.replay.Replayer` lands the
+        simulated day here instead."""
+        delivered = {f.feed: f.rows for f in feed_status(Path(self.settings.landing.root), day)}
+        report.transactions = delivered.get("transactions", 0)
+        report.fraud_reports = delivered.get("fraud_reports", 0)
+
+    def run_day(self, day: dt.date) -> DayReport:
+        """One business day as an MLflow run of its own: prepare, operate, complete, report."""
+        report = DayReport(day=day, phase="day")
+        report.run_id = self.start_day_run(day, "day")
+        clock = time.perf_counter()
+        try:
+            self.prepare_day(day, report)
+            self.operate(day, report)
+            report.seconds["total"] = time.perf_counter() - clock
+            self.complete(report)
+            if self.report_path is not None:
+                self.write_report(report)
+        except BaseException as exc:
+            self.abort_day_run(report, exc)
+            raise
+        self.finish_day_run(report)
+        return report
+
+    def write_report(self, report: DayReport) -> None:
+        """``ml report`` after the day, logged to the day's MLflow run (reports/)."""
+        from ml.operations.report import write_report
+
+        self.on_step(report.day, "ml report")
+        with _timed(report, "report"):
+            written = write_report(self.rt, self.report_path)
+            self.client.log_artifact(report.run_id, str(written.path), "reports")
+        report.report_path = str(written.path)
 
     def record(self, *events: ev.ModelEvent) -> None:
         self.log.record(*events)
@@ -69,7 +132,9 @@ class Operator(DayRuns, RetrainingSteps):
     def build(self, selector: str, report: DayReport, exclude: tuple[str, ...]) -> None:
         self.on_step(report.day, f"dbt build {selector}")
         with _timed(report, f"dbt_{selector}"):
-            self.dbt.build(selector, exclude)
+            built = self.dbt.build(selector, exclude)
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(built.statuses.items()))
+        self.on_step(report.day, f"dbt build {selector}: {counts or 'nothing to build'}")
 
     def score_day(self, day: dt.date, report: DayReport) -> None:
 
@@ -108,6 +173,17 @@ class Operator(DayRuns, RetrainingSteps):
 
         champion = registry.version_by_alias(self.client, self.name, registry.CHAMPION)
         return str(champion.version) if champion is not None else None
+
+    def trained_on(self, version: str | None) -> dt.date | None:
+        """The business day a version trained outside the loop (``ml run``, ``ml train``) counts
+        as trained on: its test window's end plus the label delay (when those labels matured)."""
+        if version is None:
+            return None
+        try:
+            tags = self.client.get_model_version(self.name, version).tags or {}
+            return dt.date.fromisoformat(tags["test_end"]) + self.delay
+        except (KeyError, ValueError, AttributeError):
+            return None
 
     def watched_features(self, version: str) -> list[str]:
         """``retraining.drift_features``, else the version's most important features."""
@@ -227,9 +303,10 @@ class Operator(DayRuns, RetrainingSteps):
         """The day's work once its files have landed: build the medallion (bronze loads only the
         new files), score the day with the champion, build the monitoring marts (the day's drift,
         the performance of the day whose labels matured today), then apply the policies."""
-        self.build("medallion", report, DAILY_EXCLUDED_RESOURCE_TYPES)
+        before, after = DAILY_SELECTORS
+        self.build(before, report, DAILY_EXCLUDED_RESOURCE_TYPES)
         self.score_day(day, report)
-        self.build("downstream", report, ("unit_test",))
+        self.build(after, report, ("unit_test",))
         self.on_step(day, "policies")
         self.policies(day, report)
 
@@ -238,7 +315,7 @@ class Operator(DayRuns, RetrainingSteps):
         version = report.scored_by or self.champion_version()
         holding = self.monitor(day, version, report)
         report.monitoring_alerts = [a.event for a in holding]
-        last = self.log.last_training(before=day)
+        last = self.log.last_training(before=day) or self.trained_on(version)
         scheduled = scheduled_due(day, last, retraining.every_days)
         cooldown_end = cooldown_until(last, retraining.cooldown_days)
         cooling = cooldown_end is not None and day <= cooldown_end
@@ -272,5 +349,8 @@ class Operator(DayRuns, RetrainingSteps):
                         report.run_id,
                     )
                 )
-        if triggers or "trained" in already or "rejected" in already:
+        if self.defer_retraining and triggers and "trained" not in already:
+            report.retraining_due = triggers
+            report.decisions.append("retraining due: " + "; ".join(triggers))
+        elif triggers or "trained" in already or "rejected" in already:
             self.retrain(day, triggers or ["resumed retraining"], report)

@@ -27,6 +27,9 @@ class DayReport:
     decisions: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     run_id: str | None = None
+    # policies' triggers left to a separate retraining task (ml operate --defer-retraining)
+    retraining_due: list[str] = field(default_factory=list)
+    report_path: str | None = None
 
     def timed(self, name: str) -> _timed:
         """A block whose wall time adds to ``seconds[name]``."""
@@ -46,6 +49,7 @@ class DayReport:
             "drifted_features": self.drifted_features,
             "alerts_holding": self.monitoring_alerts,
             "decisions": self.decisions,
+            "retraining_due": self.retraining_due,
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }
 

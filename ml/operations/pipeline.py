@@ -50,9 +50,14 @@ def _summarise_dbt(result: DbtResult) -> str:
 
 
 def run(
-    rt: Runtime, *, simulate: bool = True, on_step: Callable[[str], None] | None = None
+    rt: Runtime,
+    *,
+    simulate: bool = True,
+    on_step: Callable[[str], None] | None = None,
+    on_done: Callable[[StepResult], None] | None = None,
 ) -> RunResult:
-    """Run the loop; ``on_step(name)`` is called as each step starts (for progress display)."""
+    """Run the loop; ``on_step(name)`` is called as each step starts and ``on_done(step)`` as it
+    ends (for progress display)."""
     settings = rt.settings
     result = RunResult()
 
@@ -62,6 +67,8 @@ def run(
         start = time.perf_counter()
         detail, value = func()
         result.steps.append(StepResult(name, time.perf_counter() - start, detail, value))
+        if on_done:
+            on_done(result.steps[-1])
         return value
 
     if simulate:

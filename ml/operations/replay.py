@@ -16,8 +16,8 @@ The world (``settings.simulation``, drift included) is simulated once, in memory
      monitoring-triggered one (``drift_alert`` / ``performance_alert``, outside a cool-down):
      train a challenger on the latest mature window, validate it, promote it if it passes.
 
-Steps 2-5 are :meth:`ml.operations.daily.Operator.operate`, the same code a day on real data
-runs: every decision is a row of ``scoring.model_events`` with its reason and the MLflow run
+Each day is :meth:`ml.operations.daily.Operator.run_day`, the same code ``ml operate`` runs
+on real data (the replay only lands the day first, in ``prepare_day``): every decision is a row of ``scoring.model_events`` with its reason and the MLflow run
 holding the evidence; each replayed day has a run of its own, ``replay <day>``.
 
 Resumable: the events are the state. A rerun continues after the last ``day_completed`` event,
@@ -48,9 +48,7 @@ import pandas as pd
 from ml.operations.daily import Operator
 from ml.operations.day_report import DayReport, _timed
 from ml.operations.events import BOOTSTRAP
-from ml.platform.dbt_worker import DbtSession
 from ml.platform.errors import ConfigError, DataNotReadyError, FraudopsError
-from ml.platform.mlflow_store import quiet_mlflow
 from ml.platform.runtime import Runtime
 from ml.platform.settings import Settings
 from ml.world.landing import DATASETS, write_landing
@@ -161,20 +159,9 @@ class Replayer(Operator):
         report.transactions = result.transactions
         report.fraud_reports = result.fraud_reports
 
-    def run_day(self, day: dt.date) -> DayReport:
-        report = DayReport(day=day, phase="day")
-        report.run_id = self.start_day_run(day, "day")
-        clock = time.perf_counter()
-        try:
-            self.land(day, day, report)
-            self.operate(day, report)
-            report.seconds["total"] = time.perf_counter() - clock
-            self.complete(report)
-        except BaseException as exc:
-            self.abort_day_run(report, exc)
-            raise
-        self.finish_day_run(report)
-        return report
+    def prepare_day(self, day: dt.date, report: DayReport) -> None:
+        """Land the simulated day's files; then the day runs as on real data."""
+        self.land(day, day, report)
 
     def bootstrap(self, plan_: ReplayPlan) -> DayReport:
         day = plan_.start - dt.timedelta(days=1)
@@ -258,22 +245,16 @@ def replay(
         return result
 
     replayer.check_inputs(next_day)
-    with quiet_mlflow():
-        replayer.experiment_id = rt.configure_mlflow()
-        from mlflow import MlflowClient
-
-        replayer.client = MlflowClient()
+    with replayer.session():
         replayer.world = simulate(settings.simulation)
-        with DbtSession(rt, worker=settings.replay.dbt_worker) as dbt:
-            replayer.dbt = dbt
-            if boot is None:
-                result.bootstrap = replayer.bootstrap(plan_)
-                if on_day:
-                    on_day(result.bootstrap)
-            for day in days:
-                report = replayer.run_day(day)
-                result.days.append(report)
-                if on_day:
-                    on_day(report)
+        if boot is None:
+            result.bootstrap = replayer.bootstrap(plan_)
+            if on_day:
+                on_day(result.bootstrap)
+        for day in days:
+            report = replayer.run_day(day)
+            result.days.append(report)
+            if on_day:
+                on_day(report)
     result.seconds = time.perf_counter() - clock
     return result

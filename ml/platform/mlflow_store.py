@@ -154,6 +154,63 @@ def resolve_artifact_location(
     return path.resolve().as_uri()
 
 
+#: Columns of MLflow's SQL store holding artifact locations: (table, column, scoped to the experiment).
+_ARTIFACT_COLUMNS = (
+    ("experiments", "artifact_location", True),
+    ("runs", "artifact_uri", True),
+    ("logged_models", "artifact_location", True),
+    ("model_versions", "storage_location", False),
+)
+
+
+def relocate_moved_artifacts(
+    tracking_uri: str, experiment_id: str, stored: str | None, configured: str | None
+) -> bool:
+    """Point a local SQLite store at its artifacts' new place after the project moved.
+
+    MLflow records absolute ``file://`` URIs (experiment, runs, logged models, model versions),
+    so a copied or moved checkout would keep reading models from the old folder, or fail once it
+    is gone. When the experiment's stored location differs from the configured one (resolved
+    from the project) and the configured folder holds this experiment's runs, the stored prefix
+    is rewritten to the configured one. True if it was."""
+    if not (
+        tracking_uri.startswith("sqlite:///")
+        and stored
+        and configured
+        and stored.startswith("file://")
+        and configured.startswith("file://")
+        and stored.rstrip("/") != configured.rstrip("/")
+    ):
+        return False
+    import sqlite3
+
+    old, new = stored.rstrip("/"), configured.rstrip("/")
+    new_root = Path(urlparse(new).path)
+    con = sqlite3.connect(tracking_uri[len("sqlite:///") :])
+    try:
+        runs = [
+            r[0]
+            for r in con.execute(
+                "select run_uuid from runs where experiment_id = ?", (experiment_id,)
+            )
+        ]
+        if not runs or not any((new_root / run).is_dir() for run in runs):
+            return False  # the configured folder is not a copy of this experiment's artifacts
+        with con:
+            for table, column, scoped in _ARTIFACT_COLUMNS:
+                where = f"substr({column}, 1, {len(old)}) = ?" + (
+                    " and experiment_id = ?" if scoped else ""
+                )
+                args = (old, experiment_id) if scoped else (old,)
+                con.execute(
+                    f"update {table} set {column} = ? || substr({column}, ?) where {where}",
+                    (new, len(old) + 1, *args),
+                )
+    finally:
+        con.close()
+    return True
+
+
 def configure(settings: Settings) -> str:
     """Point MLflow at the configured stores and return the experiment id (created if needed).
 
@@ -184,6 +241,10 @@ def configure(settings: Settings) -> str:
             )
         else:
             experiment_id = experiment.experiment_id
+            configured = resolve_artifact_location(settings.mlflow.artifact_location, tracking_uri)
+            relocate_moved_artifacts(
+                tracking_uri, experiment_id, experiment.artifact_location, configured
+            )
         mlflow.set_experiment(experiment_id=experiment_id)
     except TrackingError:
         raise
@@ -202,6 +263,8 @@ def quiet_mlflow() -> Iterator[None]:
     import mlflow  # noqa: F401 - configures its loggers on import: set their level after that
     from mlflow.utils import logging_utils
 
+    # re-entrant: an inner block (validate, model loading) must not switch the lines back on
+    was_enabled = logging_utils.MLFLOW_LOGGING_STREAM.enabled
     logging_utils.disable_logging()  # its event lines ("Registered model ... already exists")
     saved = os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
@@ -216,7 +279,8 @@ def quiet_mlflow() -> Iterator[None]:
             warnings.simplefilter("ignore", FutureWarning)
             yield
     finally:
-        logging_utils.enable_logging()
+        if was_enabled:
+            logging_utils.enable_logging()
         logger.setLevel(level)
         if saved is None:
             os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)

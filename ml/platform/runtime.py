@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ml.platform import mlflow_store
 from ml.platform.dbt import DbtResult, run_dbt
 from ml.platform.settings import Settings
+from ml.platform.tables import SCORING_SOURCE_COLUMNS
 from ml.platform.targets import Target, prepare_target, resolve_target
 from ml.platform.warehouse import Warehouse, open_warehouse
 
@@ -48,6 +49,7 @@ def dbt_vars(settings: Settings) -> dict[str, Any]:
         "alert_top_k": settings.model.alert_top_k,
         "card_precision_k": settings.model.top_k_cards,
         "psi_bins": settings.training.reference_bins,
+        "scoring_tables": SCORING_SOURCE_COLUMNS,
     }
     if settings.retraining.psi_threshold is not None:
         values["psi_drift_threshold"] = settings.retraining.psi_threshold

@@ -49,6 +49,47 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
     "scored_at",
 )
 
+#: Column types of the scoring tables that are dbt sources (SQL types every adapter reads: DuckDB,
+#: Spark, Databricks). dbt creates them empty before any model reads them (macro
+#: create_scoring_sources, on-run-start), from the dbt var ``scoring_tables`` that ml passes from
+#: here (ml/platform/runtime.py dbt_vars); dbt_project.yml declares the same default (tested).
+SCORING_SOURCE_COLUMNS: dict[str, dict[str, str]] = {
+    "predictions": {
+        "transaction_id": "bigint",
+        "score": "double",
+        "is_alert": "boolean",
+        "model_name": "string",
+        "model_version": "string",
+        "scored_at": "timestamp",
+    },
+    "prediction_explanations": {
+        "transaction_id": "bigint",
+        "model_name": "string",
+        "model_version": "string",
+        "reason_rank": "int",
+        "feature": "string",
+        "feature_value": "double",
+        "strength": "double",
+        "strength_space": "string",
+        "scored_at": "timestamp",
+    },
+    "feature_reference": {
+        "model_name": "string",
+        "model_version": "string",
+        "feature": "string",
+        "bin_index": "int",
+        "bin_lower": "double",
+        "bin_upper": "double",
+        "expected_fraction": "double",
+    },
+    "feature_reference_sample": {
+        "model_name": "string",
+        "model_version": "string",
+        "feature": "string",
+        "value": "double",
+    },
+}
+
 #: Columns of the feature table that identify a transaction (besides the features and label).
 ID_COLUMNS: tuple[str, ...] = (
     "transaction_id",

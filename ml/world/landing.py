@@ -205,13 +205,14 @@ def _day_range(
     start: dt.date, end: dt.date, from_day: dt.date | None, to_day: dt.date | None
 ) -> tuple[dt.date, dt.date]:
     """The inclusive range of days to write, checked against the horizon ``start..end``."""
+    for option, day in (("--from-day", from_day), ("--to-day", to_day)):
+        if day is not None and not start <= day <= end:
+            raise ConfigError(
+                f"{option} {day} is outside the simulated horizon {start}..{end}; "
+                "choose a day inside them or change --start/--days"
+            )
     from_day = from_day or start
     to_day = to_day or end
-    if from_day < start or to_day > end:
-        raise ConfigError(
-            f"days {from_day}..{to_day} are outside the simulated horizon {start}..{end}; "
-            "choose days inside it or change --start/--days"
-        )
     if from_day > to_day:
         raise ConfigError(f"--from-day {from_day} is after --to-day {to_day}; swap them")
     return from_day, to_day

@@ -259,3 +259,14 @@ def test_chunks_on_threads_give_the_scores_of_one_call(reg: Reg, trained):
     np.testing.assert_array_equal(
         hgb_one, boosting.predict_proba(feature_matrix(frame, features))[:, 1]
     )
+
+
+def test_score_outside_the_gold_days_says_so(reg: Reg, champion: str) -> None:
+    # given a champion and the gold feature table (2018 days)
+    # when `ml score` is asked for days gold does not hold
+    result = CliRunner().invoke(app, ["score", "--start", "2030-01-01"], env={"COLUMNS": "200"})
+    # then it writes nothing and says why, instead of a silent table of zeros
+    assert result.exit_code == 0, result.output
+    assert "nothing scored: 2030-01-01.." in result.output
+    assert "is outside the days of gold.transaction_features" in result.output
+    assert _predictions(reg).empty

@@ -114,6 +114,10 @@ def test_model_has_signature_input_example_and_predicts_probabilities(trained, c
     example = pd.DataFrame(np.zeros((2, len(MODEL_FEATURES))), columns=MODEL_FEATURES)
     proba = model.predict_proba(example)
     assert proba.shape == (2, 2) and np.allclose(proba.sum(axis=1), 1)
+    # the outputs are named (not an unnamed (-1, 2) tensor): the last is the fraud probability
+    assert info.signature.outputs.input_names() == ["genuine_probability", "fraud_probability"]
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{MODEL}/{version.version}")
+    assert np.allclose(np.asarray(pyfunc.predict(example))[:, 1], proba[:, 1])
 
 
 def test_training_dataset_is_logged_as_input(trained, client):

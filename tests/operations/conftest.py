@@ -10,8 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from support.common import make_feature_frame, write_feature_table
+from support.common import make_feature_frame, mlflow_env, write_feature_table
 from support.datarobot import isolate
+from support.report import register_aliases, write_report_warehouse
 from support.shadow import fit_both, write_datarobot_csv, write_our_predictions
 
 from ml.platform.settings import Settings, load_settings
@@ -67,3 +68,20 @@ def replay_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_db_templ
         return root
 
     return use
+
+
+@pytest.fixture
+def report_settings(warehouse_env: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings with the warehouse and MLflow under tmp_path, also as environment variables (for
+    the CLI); no MLflow store exists (tests that need a registry use ``mlflow_settings``)."""
+    for key, value in mlflow_env(warehouse_env).items():
+        monkeypatch.setenv(key, value)
+    return load_settings()
+
+
+@pytest.fixture
+def full_warehouse(mlflow_settings: Settings, tmp_path: Path):
+    """Every input of the report, plus a registry with champion v2 / challenger v3 / previous v1."""
+    written = write_report_warehouse(mlflow_settings)
+    register_aliases(mlflow_settings, tmp_path / "model-files")
+    return written

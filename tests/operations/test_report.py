@@ -11,12 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from plotly.offline import get_plotlyjs
-from support.common import mlflow_env
 from support.report import (
     DAYS,
     START,
     monitoring_schema,
-    register_aliases,
     write_report_warehouse,
 )
 from typer.testing import CliRunner
@@ -27,25 +25,8 @@ from ml.operations.report.data import DRIFT_COLUMNS, PERFORMANCE_COLUMNS, load_r
 from ml.operations.report.sections import build_sections
 from ml.operations.report.timeline import champion_changes
 from ml.platform.runtime import Runtime
-from ml.platform.settings import Settings, load_settings
+from ml.platform.settings import Settings
 from ml.platform.tables import LATEST_PREDICTIONS
-
-
-@pytest.fixture
-def report_settings(warehouse_env: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """Settings with the warehouse and MLflow under tmp_path, also as environment variables (for
-    the CLI); no MLflow store exists (tests that need a registry use ``mlflow_settings``)."""
-    for key, value in mlflow_env(warehouse_env).items():
-        monkeypatch.setenv(key, value)
-    return load_settings()
-
-
-@pytest.fixture
-def full_warehouse(mlflow_settings: Settings, tmp_path: Path):
-    """Every input of the report, plus a registry with champion v2 / challenger v3 / previous v1."""
-    written = write_report_warehouse(mlflow_settings)
-    register_aliases(mlflow_settings, tmp_path / "model-files")
-    return written
 
 
 def _sections(settings: Settings) -> dict:
@@ -147,12 +128,12 @@ def test_the_file_is_self_contained(report_settings: Settings, tmp_path: Path) -
     write_report_warehouse(report_settings)
     result = write_report(Runtime.build(report_settings), tmp_path / "out" / "report.html")
     document = result.path.read_text()
-    assert result.charts == 4 and result.size_bytes == len(document.encode())
+    assert result.charts == 5 and result.size_bytes == len(document.encode())
     # plotly.js is inline (its own source mentions URLs in strings; the rest of the page must not)
     assert get_plotlyjs() in document
     text = document.replace(get_plotlyjs(), "")
     # plotly.js inline once, no external script, stylesheet, image or font
-    assert text.count("Plotly.newPlot(") == 4
+    assert text.count("Plotly.newPlot(") == 5
     assert len(re.findall(r"<script>", text)) >= 1 and "<script src" not in text
     assert not re.search(r"<link[^>]+href=", text)
     assert not re.search(r"""(src|href)=["']https?:""", text)
@@ -172,7 +153,7 @@ def test_missing_inputs_become_notes_not_errors(report_settings: Settings, tmp_p
     # then one chart and a note for each missing input
     assert result.charts == 1
     notes = dict(result.sections)
-    assert notes["Alerts per day"].startswith("No scored transactions")
+    assert notes["Threshold alerts per day"].startswith("No scored transactions")
     assert "gold.feature_drift_daily is empty" in notes["Feature drift (PSI)"]
     assert (
         "scoring.model_events does not exist in target 'local' yet; ml replay creates it"

@@ -52,17 +52,19 @@ def test_the_full_report_renders_in_chromium(
     assert page.problems() == []
     # and the four charts are drawn with their traces, as wide as the page allows
     charts = {c["key"]: c for c in page.evaluate(CHART_TRACES)}
-    assert list(charts) == ["performance", "alerts", "drift", "events"]
+    assert list(charts) == ["performance", "alerts", "drift", "curves", "events"]
     assert all(c["plots"] == 1 and c["width"] > 1000 for c in charts.values()), charts
     assert charts["performance"]["lines"] == 4  # 2 versions x (AP, CP@100)
     assert charts["performance"]["points"] > 40
     assert charts["alerts"]["bars"] == 30  # one bar per day (one version a day)
     assert charts["alerts"]["lines"] == 2  # frauds among alerts, all frauds
     assert charts["drift"]["heatmaps"] == 1
+    assert charts["curves"]["lines"] == 3  # precision-recall; precision and recall by threshold
     assert charts["events"]["points"] == 11 + 3  # 11 events, champion step line's 3 points
     # and the tables and headline cards are there
     assert page.evaluate("document.querySelectorAll('[data-table=registry] tbody tr').length") == 3
-    assert page.evaluate("document.querySelectorAll('#headline .card').length") == 6
+    # champion, AP, CP@k, threshold alerts, fraud amount caught, drifted features, retrainings
+    assert page.evaluate("document.querySelectorAll('#headline .card').length") == 7
     assert page.evaluate("document.querySelectorAll('[data-note]').length") == 0
     assert screenshot.stat().st_size > 50_000
 
@@ -79,7 +81,12 @@ def test_a_report_without_model_events_says_so(chromium: Chromium, warehouse_env
     page.screenshot(ARTIFACTS / "fraudops-report-no-events.png")
     assert page.problems() == []
     # then three charts, and the events section explains what is missing
-    assert [c["key"] for c in page.evaluate(CHART_TRACES)] == ["performance", "alerts", "drift"]
+    assert [c["key"] for c in page.evaluate(CHART_TRACES)] == [
+        "performance",
+        "alerts",
+        "drift",
+        "curves",
+    ]
     note = page.evaluate("document.querySelector('[data-note=events]').innerText")
     assert "scoring.model_events does not exist" in note and "ml replay" in note
 

@@ -124,6 +124,34 @@ def test_dbt_parse_of_the_whole_project_on_the_databricks_target(target_dir: Pat
     assert languages == {"sql", "python"}
 
 
+def test_python_models_run_on_a_job_cluster_shaped_by_the_bundle(target_dir: Path) -> None:
+    # given the databricks target's manifest: the dbt Python models are submitted to a
+    # single-node job cluster (dbt_project.yml), not to an all-purpose cluster without an id
+    manifest = json.loads((target_dir.parent / "parse_manifest.json").read_text())
+    python = [
+        node
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["language"] == "python"
+    ]
+    assert {node["name"] for node in python} == {"model_performance_daily", "feature_drift_daily"}
+    for node in python:
+        config = node["config"]
+        assert config["submission_method"] == "job_cluster", node["name"]
+        cluster = config["job_cluster_config"]
+        assert cluster["num_workers"] == 0
+        assert cluster["spark_version"] == "17.3.x-cpu-ml-scala2.13"  # the bundle's default
+        assert cluster["spark_conf"]["spark.sql.session.timeZone"] == "UTC"
+        assert config["packages"]
+
+
+def test_the_profile_retries_a_starting_warehouse() -> None:
+    import yaml
+
+    profile = yaml.safe_load((REPO_ROOT / "profiles.yml").read_text())
+    databricks = profile["fraudops"]["outputs"]["databricks"]
+    assert databricks["connect_retries"] * databricks["connect_timeout"] >= 120
+
+
 def test_docs_are_persisted_to_unity_catalog(target_dir: Path) -> None:
     # table and column descriptions become Unity Catalog comments on Databricks (booleans, not
     # the strings "True"/"False" that a Jinja expression could leave); not on the local DuckDB

@@ -128,3 +128,17 @@ def test_every_command_with_target_uses_the_targets_mlflow(
     assert "got databricks-uc fraudops_prod.scoring.fraud_detector" in " ".join(
         result.output.split()
     )
+
+
+def test_quiet_mlflow_stays_quiet_after_an_inner_block() -> None:
+    # given ml run's block around the whole loop, and an inner one (validate, model loading)
+    from mlflow.utils import logging_utils
+
+    from ml.platform.mlflow_store import quiet_mlflow
+
+    with quiet_mlflow():
+        with quiet_mlflow():
+            pass
+        # then MLflow's event lines ("Successfully registered model ...") stay off
+        assert not logging_utils.MLFLOW_LOGGING_STREAM.enabled
+    assert logging_utils.MLFLOW_LOGGING_STREAM.enabled

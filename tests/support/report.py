@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -153,6 +154,9 @@ def scored_rows(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
             + pd.to_timedelta(rng.integers(0, 86_400, n), unit="s"),
             "tx_date": [_day(d) for d in day],
             "tx_fraud": fraud.astype("int32"),
+            "tx_amount": np.round(rng.gamma(2.0, 40.0, n), 2),
+            "tx_fraud_scenario": np.where(fraud, rng.integers(1, 4, n), 0).astype("int32"),
+            "customer_id": rng.integers(0, 500, n).astype("int64"),
         }
     )
     predictions = pd.DataFrame(
@@ -216,6 +220,63 @@ def event_rows() -> pd.DataFrame:
     return frame
 
 
+HISTORY_DAYS = 30  # days of data before the scored ones: the feature windows are full on START
+
+
+def history_rows(rng: np.random.Generator) -> pd.DataFrame:
+    """Gold rows of the 30 days before START (never scored): the windows fill on them."""
+    n = HISTORY_DAYS * 20
+    day = np.repeat(np.arange(-HISTORY_DAYS, 0), 20)
+    return pd.DataFrame(
+        {
+            "transaction_id": np.arange(10**6, 10**6 + n, dtype="int64"),
+            "tx_datetime": pd.to_datetime([_day(d) for d in day]),
+            "tx_date": [_day(d) for d in day],
+            "tx_fraud": np.zeros(n, dtype="int32"),
+            "tx_amount": np.round(rng.gamma(2.0, 40.0, n), 2),
+            "tx_fraud_scenario": np.zeros(n, dtype="int32"),
+            "customer_id": rng.integers(0, 500, n).astype("int64"),
+        }
+    )
+
+
+def queue_rows(predictions: pd.DataFrame, features: pd.DataFrame, k: int = 100) -> pd.DataFrame:
+    """gold.fraud_alerts: each day's top-k by score, with a few features."""
+    joined = predictions.merge(features, on="transaction_id")
+    joined = joined.sort_values(
+        ["tx_date", "score", "transaction_id"], ascending=[True, False, True]
+    )
+    joined["alert_rank"] = joined.groupby("tx_date").cumcount() + 1
+    queue = joined[joined["alert_rank"] <= k].rename(columns={"tx_date": "alert_date"})
+    return queue[
+        [
+            "alert_date",
+            "alert_rank",
+            "transaction_id",
+            "customer_id",
+            "score",
+            "is_alert",
+            "model_name",
+            "model_version",
+            "tx_amount",
+        ]
+    ].reset_index(drop=True)
+
+
+def kpi_rows(features: pd.DataFrame) -> pd.DataFrame:
+    """gold.fraud_kpis_daily's columns the report reads."""
+    rows = features.assign(lost=features["tx_amount"] * features["tx_fraud"])
+    kpis = rows.groupby("tx_date", as_index=False).agg(
+        nb_transactions=("transaction_id", "size"),
+        amount=("tx_amount", "sum"),
+        nb_frauds=("tx_fraud", "sum"),
+        amount_lost=("lost", "sum"),
+        nb_compromised_cards=("customer_id", "nunique"),
+    )
+    kpis["fraud_rate"] = kpis["nb_frauds"] / kpis["nb_transactions"]
+    return kpis
+
+
 def write_report_warehouse(
     settings: Settings, *, events: bool = True, seed: int = 0
 ) -> ReportWarehouse:
@@ -237,7 +298,23 @@ def write_report_warehouse(
             f"length(model_version) desc, model_version desc) as version_recency from {PREDICTIONS}) "
             "where version_recency = 1"
         )
-        wh.write(features, settings.model.feature_table, mode="overwrite")
+        wh.write(
+            pd.concat([history_rows(rng), features], ignore_index=True),
+            settings.model.feature_table,
+            mode="overwrite",
+        )
+        wh.write(queue_rows(predictions, features), "gold.fraud_alerts", mode="overwrite")
+        wh.write(kpi_rows(features), "gold.fraud_kpis_daily", mode="overwrite")
+        wh.write(
+            pd.DataFrame(
+                {
+                    "feed": ["transactions", "transactions", "fraud_reports"],
+                    "reason": ["absurd_amount", "absurd_amount", "unknown_transaction"],
+                }
+            ),
+            "gold.landing_quarantine",
+            mode="overwrite",
+        )
         if event_frame is not None:
             wh.write(event_frame, MODEL_EVENTS_TABLE, mode="overwrite")
     return ReportWarehouse(performance, drift, predictions, features, event_frame)
@@ -261,3 +338,25 @@ def register_aliases(settings: Settings, source: Path) -> None:
     client.set_registered_model_alias(settings.model.name, "previous_champion", "1")
     client.set_registered_model_alias(settings.model.name, "champion", "2")
     client.set_registered_model_alias(settings.model.name, "challenger", "3")
+
+
+def sections_of(settings: Settings) -> tuple[dict, dict, Any]:
+    """(sections by key, headline value by label, data) of the report of ``settings``."""
+    from ml.operations.report.data import load_report_data
+    from ml.operations.report.sections import build_sections
+
+    data = load_report_data(Runtime.build(settings))
+    sections, headline = build_sections(data, settings)
+    return {s.key: s for s in sections}, {label: value for label, value, _ in headline}, data
+
+
+def tag_versions(settings: Settings, tags: dict[str, dict[str, str]]) -> None:
+    """Set tags on registered versions (e.g. the training windows ml train writes)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(
+        tracking_uri=settings.mlflow.tracking_uri, registry_uri=settings.mlflow.tracking_uri
+    )
+    for version, values in tags.items():
+        for key, value in values.items():
+            client.set_model_version_tag(settings.model.name, version, key, value)

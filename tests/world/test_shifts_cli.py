@@ -102,12 +102,11 @@ def test_drift_from_the_settings_file_is_used(tmp_path: Path) -> None:
     [
         (["--drift", "card_testing"], "--drift needs --drift-start YYYY-MM-DD"),
         (["--drift-start", "2018-04-05"], "need --drift KIND"),
-        (
-            ["--drift", "card_testing", "--drift-start", "2018-04-31"],
-            "--drift-start must be a date",
-        ),
         (["--drift", "card_testing", "--drift-start", "2018-05-01"], "outside the simulated days"),
-        (["--drift", "teleport", "--drift-start", "2018-04-05"], "Input should be 'card_testing'"),
+        (
+            ["--drift", "teleport", "--drift-start", "2018-04-05"],
+            "--drift teleport is not a kind of drift; choose one of card_testing",
+        ),
         (
             ["--drift", "card_testing", "--drift-start", "2018-04-05", "--drift-strength", "0.5"],
             "whole number",

@@ -87,14 +87,50 @@ def test_settings_file_values_are_used_and_options_override_them(tmp_path: Path)
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--from-day", "2018-02-30"], "--from-day must be a date YYYY-MM-DD, got '2018-02-30'"),
-        (["--to-day", "2018-05-01"], "outside the simulated horizon 2018-04-01..2018-04-12"),
+        (
+            ["--to-day", "2018-05-01"],
+            "--to-day 2018-05-01 is outside the simulated horizon 2018-04-01..2018-04-12",
+        ),
         (["--from-day", "2018-04-03", "--to-day", "2018-04-02"], "swap them"),
+        # a --from-day after the last simulated day is outside the horizon (it said "swap them")
+        (
+            ["--from-day", "2018-05-01"],
+            "--from-day 2018-05-01 is outside the simulated horizon 2018-04-01..2018-04-12",
+        ),
+        # a bad --drift names the option, not the settings file (it said "fix fraudops.yaml")
+        (
+            ["--drift", "foo", "--drift-start", "2018-04-02"],
+            "--drift foo is not a kind of drift; choose one of card_testing",
+        ),
+        (
+            [
+                "--drift",
+                "genuine_amount_shift",
+                "--drift-start",
+                "2018-04-02",
+                "--drift-strength",
+                "20",
+            ],
+            "invalid option for simulation.drift.0",
+        ),
     ],
 )
 def test_user_errors_end_in_one_line(tmp_path: Path, args: list[str], message: str) -> None:
     result = _run(*SIZE, *args, "--landing-root", str(tmp_path / "landing"))
     assert result.exit_code == 1
     assert message in result.output
-    assert "Traceback" not in result.output
+    assert "Traceback" not in result.output and "fraudops.yaml" not in result.output
+    assert "swap them" not in result.output or "--to-day 2018-04-02" in result.output
     assert not (tmp_path / "landing").exists()
+
+
+def test_dates_have_one_style_and_a_bad_one_is_a_usage_error(tmp_path: Path) -> None:
+    # every date option of every command reads YYYY-MM-DD (typer's DateTime, metavar YYYY-MM-DD)
+    result = CliRunner().invoke(
+        app,
+        ["simulate", *SIZE, "--from-day", "2018-02-30", "--landing-root", str(tmp_path / "l")],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 2
+    assert "Invalid value for '--from-day'" in result.output
+    assert "'2018-02-30' does not match the formats '%Y-%m-%d'" in result.output

@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 
 from ml.operations.events import EVENT_COLUMNS
+from ml.operations.report.context import read_operating_tables, registry_history, version_windows
 from ml.platform.runtime import Runtime
-from ml.platform.tables import ALERTS, DRIFT, LATEST_PREDICTIONS, MODEL_EVENTS, PERFORMANCE
+from ml.platform.tables import DRIFT, LATEST_PREDICTIONS, MODEL_EVENTS, PERFORMANCE
 
 #: Columns the report reads from each table (a table without them is reported, not used).
 PERFORMANCE_COLUMNS = [
@@ -35,9 +36,17 @@ DRIFT_COLUMNS = [
     "psi",
     "is_drifted",
 ]
-PREDICTION_COLUMNS = ["transaction_id", "is_alert", "model_name", "model_version", "scored_at"]
+PREDICTION_COLUMNS = [
+    "transaction_id",
+    "score",
+    "is_alert",
+    "model_name",
+    "model_version",
+    "scored_at",
+]
 FEATURE_COLUMNS = ["transaction_id", "tx_date", "tx_fraud"]
-FRAUD_ALERT_COLUMNS = ["alert_date", "is_alert", "model_name", "model_version"]
+#: Read when present: the amount caught, and recall per fraud scenario.
+OPTIONAL_FEATURE_COLUMNS = ["tx_amount", "tx_fraud_scenario"]
 
 #: The columns of scoring.model_events the report shows (all but the key).
 READ_EVENT_COLUMNS = [c for c in EVENT_COLUMNS if c != "event_id"]
@@ -59,6 +68,15 @@ class ReportData:
     registry: list[dict[str, str]] | None = None
     registry_model: str = ""
     notes: dict[str, str] = field(default_factory=dict)
+    # context.py: what makes a day count, and the operating tables
+    data_start: pd.Timestamp | None = None
+    windows: dict[str, dict[str, pd.Timestamp]] = field(default_factory=dict)
+    history: pd.DataFrame | None = None  # champion history from the registry
+    scenarios: pd.DataFrame | None = None  # day, model_version, scenario, frauds, caught
+    scored: pd.DataFrame | None = None  # tx_date, model_version, score, tx_fraud (PR curves)
+    queue: pd.DataFrame | None = None
+    kpis: pd.DataFrame | None = None
+    quarantine: pd.DataFrame | None = None
 
 
 def load_report_data(rt: Runtime, include_registry: bool = True) -> ReportData:
@@ -77,11 +95,18 @@ def load_report_data(rt: Runtime, include_registry: bool = True) -> ReportData:
             wh, DRIFT, DRIFT_COLUMNS, data.notes, "drift", "dbt build (after ml score)"
         )
         data.events = _read(wh, MODEL_EVENTS, READ_EVENT_COLUMNS, data.notes, "events", "ml replay")
-        data.alerts, data.alerts_source = _read_alerts(
+        data.alerts, data.alerts_source, data.scenarios, data.scored = _read_alerts(
             wh, rt.settings.model.feature_table, data.notes
         )
+        operating = read_operating_tables(wh, rt.settings.model.feature_table, data.notes)
+        data.queue, data.kpis, data.quarantine = (
+            operating["queue"],
+            operating["kpis"],
+            operating["quarantine"],
+        )
+        data.data_start = operating["data_start"]
     if include_registry:
-        data.registry, data.registry_model, note = _read_registry(rt)
+        data.registry, data.registry_model, note = _read_registry(rt, data)
         if note:
             data.notes["registry"] = note
     else:
@@ -110,55 +135,70 @@ def _read(
     return frame
 
 
-def _read_alerts(wh: Any, features: str, notes: dict[str, str]) -> tuple[pd.DataFrame | None, str]:
-    """Alerts per (transaction day, model version) and the frauds among them (labels so far).
+def _read_alerts(
+    wh: Any, features: str, notes: dict[str, str]
+) -> tuple[pd.DataFrame | None, str, pd.DataFrame | None, pd.DataFrame | None]:
+    """Threshold alerts per (transaction day, model version), the frauds among them (labels so
+    far) and their amounts; and the same per fraud scenario.
 
     A transaction scored by several versions counts once, with its latest score
-    (gold.latest_predictions, the rule gold.fraud_alerts ranks by).
+    (gold.latest_predictions, the rule gold.fraud_alerts ranks by). gold.fraud_alerts is the
+    investigation queue (top-k), another concept: it is not used for threshold alerts.
     """
     latest = LATEST_PREDICTIONS
     if wh.exists(latest) and wh.exists(features):
+        available = wh.columns(features)
         missing = [c for c in PREDICTION_COLUMNS if c not in wh.columns(latest)]
-        missing += [c for c in FEATURE_COLUMNS if c not in wh.columns(features)]
+        missing += [c for c in FEATURE_COLUMNS if c not in available]
         if not missing:
             scored = wh.read(latest, PREDICTION_COLUMNS)
             if not scored.empty:
-                labels = wh.read(features, FEATURE_COLUMNS)
+                optional = [c for c in OPTIONAL_FEATURE_COLUMNS if c in available]
+                labels = wh.read(features, FEATURE_COLUMNS + optional)
                 joined = scored.merge(labels, on="transaction_id", how="inner")
                 joined["is_alert"] = joined["is_alert"].astype(bool)
                 joined["caught"] = joined["is_alert"] & (joined["tx_fraud"] == 1)
+                amount = joined.get("tx_amount", np.nan)
+                joined["fraud_amount"] = np.where(joined["tx_fraud"] == 1, amount, 0.0)
+                joined["caught_amount"] = np.where(joined["caught"], amount, 0.0)
+                keys = ["tx_date", "model_name", "model_version"]
                 daily = (
-                    joined.groupby(["tx_date", "model_name", "model_version"], as_index=False)
+                    joined.groupby(keys, as_index=False)
                     .agg(
                         scored=("transaction_id", "size"),
                         alerts=("is_alert", "sum"),
                         caught=("caught", "sum"),
                         frauds=("tx_fraud", "sum"),
+                        fraud_amount=("fraud_amount", "sum"),
+                        caught_amount=("caught_amount", "sum"),
                     )
                     .rename(columns={"tx_date": "day"})
                 )
-                return _as_day(daily, "day"), f"{latest} + {features}"
-    if wh.exists(ALERTS) and all(c in wh.columns(ALERTS) for c in FRAUD_ALERT_COLUMNS):
-        queue = wh.read(ALERTS, FRAUD_ALERT_COLUMNS)
-        if not queue.empty:
-            queue["is_alert"] = queue["is_alert"].astype(bool)
-            daily = (
-                queue.groupby(["alert_date", "model_name", "model_version"], as_index=False)
-                .agg(scored=("is_alert", "size"), alerts=("is_alert", "sum"))
-                .rename(columns={"alert_date": "day"})
-            )
-            daily["caught"] = np.nan
-            daily["frauds"] = np.nan
-            return _as_day(daily, "day"), ALERTS
+                scenarios = None
+                if "tx_fraud_scenario" in joined:
+                    frauds = joined.loc[joined["tx_fraud"] == 1]
+                    scenarios = (
+                        frauds.groupby([*keys, "tx_fraud_scenario"], as_index=False)
+                        .agg(frauds=("tx_fraud", "sum"), caught=("caught", "sum"))
+                        .rename(columns={"tx_date": "day", "tx_fraud_scenario": "scenario"})
+                    )
+                    scenarios = _as_day(scenarios, "day")
+                scored_rows = _as_day(
+                    joined[["tx_date", "model_version", "score", "tx_fraud"]].copy(), "tx_date"
+                )
+                return _as_day(daily, "day"), f"{latest} + {features}", scenarios, scored_rows
     notes["alerts"] = (
-        f"No scored transactions: {latest} and {ALERTS} are missing or empty in target "
-        f"'{wh.target.name}'; ml score (then dbt build) fills them."
+        f"No scored transactions: {latest} is missing or empty in target "
+        f"'{wh.target.name}'; ml score (then dbt build) fills it."
     )
-    return None, ""
+    return None, "", None, None
 
 
-def _read_registry(rt: Runtime) -> tuple[list[dict[str, str]] | None, str, str | None]:
-    """(rows per alias, model name, note): the registry's aliases, without creating anything."""
+def _read_registry(
+    rt: Runtime, data: ReportData | None = None
+) -> tuple[list[dict[str, str]] | None, str, str | None]:
+    """(rows per alias, model name, note): the registry's aliases, without creating anything;
+    also the versions' training windows and the champion history into ``data``."""
     locations = rt.mlflow
     uri = locations.registry_uri or locations.tracking_uri
     if uri.startswith("sqlite:///"):
@@ -190,6 +230,9 @@ def _read_registry(rt: Runtime) -> tuple[list[dict[str, str]] | None, str, str |
                     f"Model {locations.model_name} is not registered yet; ml train registers it.",
                 )
             raise
+        if data is not None:
+            data.windows = version_windows(client, locations.model_name)
+            data.history = registry_history(client, locations.model_name)
         rows = []
         for alias in ALIASES:
             version = (model.aliases or {}).get(alias)

@@ -315,3 +315,81 @@ def drift_figure(
     )
     _mark_drifts(fig, list(drifts))
     return fig, shown
+
+
+SPAN_COLOURS = {"windows filling": "#adb5bd", "pre-model": "#ffd8a8", "in-sample": "#ffa94d"}
+
+
+def shade_spans(fig: Any, spans: list[tuple[Any, Any, str]]) -> None:
+    """Shade the days that do not count (context.py), labelled at the bottom of the chart."""
+    for first, last, label in spans:
+        colour = next((c for key, c in SPAN_COLOURS.items() if label.endswith(key)), "#dee2e6")
+        fig.add_shape(
+            type="rect",
+            xref="x",
+            yref="paper",
+            x0=pd.Timestamp(first) - pd.Timedelta(hours=12),
+            x1=pd.Timestamp(last) + pd.Timedelta(hours=12),
+            y0=0,
+            y1=1,
+            fillcolor=colour,
+            opacity=0.22,
+            line_width=0,
+            layer="below",
+            name=f"excluded: {label}",
+        )
+        fig.add_annotation(
+            x=pd.Timestamp(first),
+            y=0,
+            xref="x",
+            yref="paper",
+            xanchor="left",
+            yanchor="bottom",
+            showarrow=False,
+            text=f"excluded: {label}",
+            font={"size": 10, "color": "#495057"},
+        )
+
+
+def curves_figure(curve: pd.DataFrame, threshold: float) -> Any:
+    """Precision-recall curve, and precision / recall against the alert threshold."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=("Precision-recall", "Precision and recall by threshold"),
+        horizontal_spacing=0.1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=curve["recall"],
+            y=curve["precision"],
+            name="precision-recall",
+            mode="lines",
+            line={"color": "#0072B2", "width": 2},
+        ),
+        row=1,
+        col=1,
+    )
+    for column, colour in (("precision", "#0072B2"), ("recall", "#D55E00")):
+        fig.add_trace(
+            go.Scatter(
+                x=curve["threshold"],
+                y=curve[column],
+                name=column,
+                mode="lines",
+                line={"color": colour, "width": 2},
+            ),
+            row=1,
+            col=2,
+        )
+    fig.add_vline(x=threshold, line={"color": "#495057", "dash": "dot"}, row=1, col=2)
+    fig.update_xaxes(title_text="recall", range=[0, 1], row=1, col=1)
+    fig.update_yaxes(title_text="precision", range=[0, 1.05], row=1, col=1)
+    fig.update_xaxes(title_text="alert threshold", range=[0, 1], row=1, col=2)
+    fig.update_yaxes(range=[0, 1.05], row=1, col=2)
+    _base_layout(fig, 380)
+    fig.update_layout(hovermode="closest")
+    return fig

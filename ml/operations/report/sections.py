@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ml.operations.report.context import CALENDAR_FEATURES, OPERATED, THRESHOLD_ALERTS
 from ml.operations.report.data import ReportData, _as_day, _version_key
 from ml.operations.report.figures import (
     PSI_MAJOR,
@@ -16,6 +17,14 @@ from ml.operations.report.figures import (
     alerts_figure,
     drift_figure,
     performance_figure,
+    shade_spans,
+)
+from ml.operations.report.operating import (
+    curves_section,
+    drift_headline_rows,
+    excluded_spans,
+    operating_sections,
+    with_status,
 )
 from ml.operations.report.timeline import champion_changes, events_figure, injected_drifts
 from ml.platform.settings import Settings
@@ -54,26 +63,39 @@ def build_sections(
     k = settings.model.top_k_cards
     sections: list[Section] = []
     drift_note = " Dashed red lines: where the simulated world's drift starts." if drifts else ""
+    champion = _champion(data, changes)
+    spans = excluded_spans(data, settings, champion)
+    excluded = (
+        " Shaded: days that do not count — feature windows still filling (the first days of data), "
+        "and the champion's pre-model days (up to its test window's end, the in-sample training "
+        "window darker); the headline leaves them out."
+        if spans
+        else ""
+    )
 
     perf = Section(
         "performance",
         "Model performance on matured labels",
         "Average precision and Card Precision@k of each model version, per transaction day, once the "
         "day's fraud reports have arrived (label delay). Dotted lines: champion changes."
-        + drift_note,
+        + drift_note
+        + excluded,
         source=PERFORMANCE,
     )
     if data.performance is not None:
         perf.figure = performance_figure(data.performance, changes, drifts)
+        shade_spans(perf.figure, spans)
     else:
         perf.note = data.notes.get("performance")
     sections.append(perf)
 
     alerts = Section(
         "alerts",
-        "Alerts per day",
-        "Transactions flagged by the model (score at or above the alert threshold), by scoring model "
-        "version; the lines show how many of them are frauds, and all frauds, by the labels known so far.",
+        "Threshold alerts per day",
+        f"Threshold alerts: transactions scored at or above model.alert_threshold "
+        f"({settings.model.alert_threshold:g}), by scoring model version; the lines show how many of "
+        "them are frauds, and all frauds, by the labels known so far. (The investigation queue, "
+        "each day's top-k, is another list: see below.)" + excluded,
         source=data.alerts_source,
     )
     mature_until = None
@@ -81,6 +103,7 @@ def build_sections(
         last = data.alerts["day"].max()
         mature_until = last - pd.Timedelta(days=settings.training.delay_days)
         alerts.figure = alerts_figure(data.alerts, mature_until, drifts)
+        shade_spans(alerts.figure, spans)
     else:
         alerts.note = data.notes.get("alerts")
     sections.append(alerts)
@@ -90,12 +113,17 @@ def build_sections(
         "Feature drift (PSI)",
         f"Population stability index of each feature per day against the training reference of the "
         f"model that scored the day: below {PSI_MODERATE:g} stable, {PSI_MODERATE:g}–{PSI_MAJOR:g} "
-        f"moderate, {PSI_MAJOR:g} and above a major shift.",
+        f"moderate, {PSI_MAJOR:g} and above a major shift. The calendar features "
+        f"({', '.join(CALENDAR_FEATURES)}) follow the calendar, not the population: a single day "
+        "against a week-long reference swings every weekend, so they are shown but left out of "
+        "the drifted-features headline, as are the days whose windows are still filling (shaded).",
         source=DRIFT,
     )
     drift_shown = None
     if data.drift is not None:
         drift.figure, drift_shown = drift_figure(data.drift, list(settings.model.features), drifts)
+        drift_shown = drift_headline_rows(drift_shown, data, settings)
+        shade_spans(drift.figure, [span for span in spans if span[2] == "windows filling"])
     else:
         drift.note = data.notes.get("drift")
     sections.append(drift)
@@ -135,6 +163,16 @@ def build_sections(
             )
     else:
         history.note = data.notes.get("events")
+        if data.history is not None and len(data.history):
+            history.note += (
+                " The champion history below comes from the MLflow registry's promotion tags."
+            )
+            history.table_columns = list(data.history.columns)
+            history.table_rows = [
+                [str(v) for v in row] for row in data.history.itertuples(index=False)
+            ]
+    sections.append(curves_section(data, settings, Section))
+    sections.extend(operating_sections(data, settings, Section))
     sections.append(history)
 
     registry = Section(
@@ -160,7 +198,7 @@ def build_sections(
         registry.note = data.notes.get("registry")
     sections.append(registry)
 
-    return sections, _headline(data, changes, drift_shown, k)
+    return sections, _headline(data, settings, changes, drift_shown, k)
 
 
 def _present(value: Any) -> bool:
@@ -175,11 +213,8 @@ def _day_text(value: Any) -> str:
     return pd.Timestamp(value).strftime("%Y-%m-%d") if _present(value) else ""
 
 
-def _headline(
-    data: ReportData, changes: pd.DataFrame, drift_shown: pd.DataFrame | None, k: int
-) -> list[tuple[str, str, str]]:
-    cards: list[tuple[str, str, str]] = []
-    champion = next(
+def _champion(data: ReportData, changes: pd.DataFrame) -> str | None:
+    registry = next(
         (
             r["version"]
             for r in data.registry or []
@@ -187,50 +222,83 @@ def _headline(
         ),
         None,
     )
-    if champion:
+    if registry:
+        return registry
+    return str(changes["champion_version"].iloc[-1]) if not changes.empty else None
+
+
+def _headline(
+    data: ReportData,
+    settings: Settings,
+    changes: pd.DataFrame,
+    drift_shown: pd.DataFrame | None,
+    k: int,
+) -> list[tuple[str, str, str]]:
+    """Headline numbers, from the days that count only (context.py: no filling, in-sample or
+    pre-model day; calendar features out of the drift count)."""
+    cards: list[tuple[str, str, str]] = []
+    champion = _champion(data, changes)
+    from_registry = any(
+        r["alias"] == "champion" and r["version"] == champion for r in data.registry or []
+    )
+    if champion and from_registry:
         cards.append(("champion", f"v{champion}", "MLflow alias"))
-    elif not changes.empty:
+    elif champion:
         cards.append(
-            (
-                "champion",
-                f"v{changes['champion_version'].iloc[-1]}",
-                f"since {_day_text(changes['event_date'].iloc[-1])}",
-            )
+            ("champion", f"v{champion}", f"since {_day_text(changes['event_date'].iloc[-1])}")
         )
     if data.performance is not None:
-        perf = _as_day(data.performance.copy(), "tx_date")
-        day = perf["tx_date"].max()
-        last = perf[perf["tx_date"] == day]
-        if champion and (last["model_version"].astype(str) == champion).any():
-            last = last[last["model_version"].astype(str) == champion]
-        row = last.assign(_k=last["model_version"].map(_version_key)).sort_values("_k").iloc[-1]
-        cards.append(
-            (
-                "average precision",
-                _number(row["average_precision"]),
-                f"v{row['model_version']}, {_day_text(day)}",
+        perf = with_status(_as_day(data.performance.copy(), "tx_date"), "tx_date", data, settings)
+        counted = perf[(perf["status"] == OPERATED) & perf["average_precision"].notna()]
+        if champion and (counted["model_version"].astype(str) == champion).any():
+            counted = counted[counted["model_version"].astype(str) == champion]
+        if counted.empty:
+            why = "no matured day after the model's training and test windows yet"
+            cards.append(("average precision", "—", why))
+            cards.append((f"card precision@{k}", "—", why))
+        else:
+            day = counted["tx_date"].max()
+            last = counted[counted["tx_date"] == day]
+            row = last.assign(_k=last["model_version"].map(_version_key)).sort_values("_k").iloc[-1]
+            cards.append(
+                (
+                    "average precision",
+                    _number(row["average_precision"]),
+                    f"v{row['model_version']}, {_day_text(day)}",
+                )
             )
-        )
-        cards.append(
-            (f"card precision@{k}", _number(row["card_precision_at_k"]), "last matured day")
-        )
+            cards.append(
+                (f"card precision@{k}", _number(row["card_precision_at_k"]), "last matured day")
+            )
     if data.alerts is not None:
         day = data.alerts["day"].max()
         cards.append(
             (
-                "alerts",
+                THRESHOLD_ALERTS,
                 f"{int(data.alerts.loc[data.alerts['day'] == day, 'alerts'].sum()):,}",
-                _day_text(day),
+                f"score ≥ {settings.model.alert_threshold:g}, {_day_text(day)}",
             )
         )
-    if drift_shown is not None:
+        counted = with_status(data.alerts, "day", data, settings)
+        counted = counted[counted["status"] == OPERATED]
+        lost = float(counted["fraud_amount"].sum()) if "fraud_amount" in counted else 0.0
+        if lost > 0:
+            caught = float(counted["caught_amount"].sum())
+            cards.append(
+                (
+                    "fraud amount caught",
+                    f"{caught / lost:.0%}",
+                    f"{caught:,.0f} of {lost:,.0f} by threshold alerts, days that count",
+                )
+            )
+    if drift_shown is not None and len(drift_shown):
         day = drift_shown["tx_date"].max()
         drifted = drift_shown[(drift_shown["tx_date"] == day) & (drift_shown["psi"] >= PSI_MAJOR)]
         cards.append(
             (
                 "drifted features",
                 f"{drifted['feature'].nunique()}",
-                f"PSI ≥ {PSI_MAJOR:g}, {_day_text(day)}",
+                f"PSI ≥ {PSI_MAJOR:g}, {_day_text(day)}; calendar features excluded",
             )
         )
     if data.events is not None:
