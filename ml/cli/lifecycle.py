@@ -322,7 +322,9 @@ def score_command(
     rt = _runtime(target, settings_file)
     result = score(rt, start=_date(start), end=_date(end))
     if result.rows_read == 0 and (start or end):
-        console.print(nothing_to_score(rt, _date(start), _date(end), result), highlight=False)
+        console.print(
+            nothing_to_score(rt, _date(start), _date(end), result), highlight=False, soft_wrap=True
+        )
 
     table = Table(
         title=f"ml score — {result.model_name} v{result.model_version} (champion)",

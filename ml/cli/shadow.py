@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ml.cli.app import TARGET, _runtime, app, console, user_errors
+from ml.cli.app import SETTINGS, TARGET, _runtime, app, console, user_errors
 
 shadow_app = typer.Typer(
     help="Shadow comparison with the incumbent (DataRobot) model.", no_args_is_help=True
@@ -24,13 +24,18 @@ def import_command(
         "transaction_id", help="The association id column (our transaction_id)."
     ),
     target: str | None = TARGET,
+    settings_file: str | None = SETTINGS,
 ) -> None:
     """Append the file's predictions to scoring.predictions as model datarobot:<deployment>
     (idempotent; our champion's rows and the alert queue are untouched)."""
     from ml.operations.shadow import import_shadow_predictions
 
     result = import_shadow_predictions(
-        _runtime(target), path, deployment=deployment, version=version, id_column=id_column
+        _runtime(target, settings_file),
+        path,
+        deployment=deployment,
+        version=version,
+        id_column=id_column,
     )
     console.print(
         f"{result.rows_added:,} of {result.rows_read:,} predictions added as "

@@ -13,7 +13,15 @@ WIDE = {"COLUMNS": "200"}
 
 
 def _commands() -> dict:
-    return typer.main.get_command(app).commands
+    """Every command of `ml`, those of its groups (``ml shadow import``) included."""
+    found = {}
+    for name, command in typer.main.get_command(app).commands.items():
+        subcommands = getattr(command, "commands", None)
+        if subcommands:
+            found.update({f"{name} {sub}": c for sub, c in subcommands.items()})
+        else:
+            found[name] = command
+    return found
 
 
 def test_every_command_takes_a_settings_file() -> None:
