@@ -12,6 +12,7 @@ import pandas as pd
 
 from ml.operations.events import EVENT_COLUMNS
 from ml.operations.report.context import read_operating_tables, registry_history, version_windows
+from ml.platform import tables
 from ml.platform.runtime import Runtime
 from ml.platform.tables import DRIFT, LATEST_PREDICTIONS, MODEL_EVENTS, PERFORMANCE
 
@@ -36,14 +37,7 @@ DRIFT_COLUMNS = [
     "psi",
     "is_drifted",
 ]
-PREDICTION_COLUMNS = [
-    "transaction_id",
-    "score",
-    "is_alert",
-    "model_name",
-    "model_version",
-    "scored_at",
-]
+PREDICTION_COLUMNS = list(tables.PREDICTION_COLUMNS)
 FEATURE_COLUMNS = ["transaction_id", "tx_date", "tx_fraud"]
 #: Read when present: the amount caught, and recall per fraud scenario.
 OPTIONAL_FEATURE_COLUMNS = ["tx_amount", "tx_fraud_scenario"]
