@@ -1,6 +1,6 @@
 """The ``ml`` command (typer): the app and one module per group of commands."""
 
-from ml.cli import lifecycle, operations, world
+from ml.cli import lifecycle, operations, serving, world
 from ml.cli.app import app
 
-__all__ = ["app", "lifecycle", "operations", "world"]
+__all__ = ["app", "lifecycle", "operations", "serving", "world"]

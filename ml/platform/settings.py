@@ -306,6 +306,22 @@ class RetrainingSettings(_Section):
     cooldown_days: int = Field(7, ge=0)
 
 
+class ServingSettings(_Section):
+    """``ml serve`` (ml/serving/): real-time scoring over HTTP with the online feature state."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(5000, gt=0, lt=65536)
+    # How often the server asks the registry where `champion` points (a move loads the new
+    # version in the background and swaps it in between requests).
+    poll_seconds: float = Field(10.0, gt=0)
+    # The inference log (parquet, like Databricks inference tables; dbt source `serving`).
+    log_dir: str = "data/serving"
+    flush_seconds: float = Field(1.0, gt=0)
+    # Request limits: bytes of a body, rows of a request.
+    max_body_bytes: int = Field(16 * 1024 * 1024, gt=0)
+    max_rows: int = Field(10_000, gt=0)
+
+
 class Settings(BaseSettings):
     """All of fraudops' configuration."""
 
@@ -324,6 +340,7 @@ class Settings(BaseSettings):
     scoring: ScoringSettings = ScoringSettings()
     replay: ReplaySettings = ReplaySettings()
     retraining: RetrainingSettings = RetrainingSettings()
+    serving: ServingSettings = ServingSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -48,3 +48,126 @@ def replay(
 
 def fresh_state(windows: FeatureWindows) -> InMemoryFeatureState:
     return InMemoryFeatureState(windows)
+
+
+# --- the scoring server without MLflow or a warehouse (tests/serving/test_serve_*.py) ---------------
+DAY = pd.Timestamp("2018-06-01")
+
+
+class StubRegistry:
+    """The part of an MlflowClient the champion watcher reads: aliases, moved by the test."""
+
+    def __init__(self, aliases: dict[str, str] | None = None):
+        self.aliases = dict(aliases or {})
+        self.calls = 0
+
+    def get_model_version_by_alias(self, name: str, alias: str):
+        from types import SimpleNamespace
+
+        from mlflow.exceptions import MlflowException
+
+        self.calls += 1
+        if alias not in self.aliases:
+            raise MlflowException("no alias", error_code="RESOURCE_DOES_NOT_EXIST")
+        version = self.aliases[alias]
+        return SimpleNamespace(version=version, run_id=f"run-{version}")
+
+
+def stub_loader(columns: tuple[str, ...], delay: float = 0.0):
+    """A loader of stub model versions: version v scores ``sigmoid(v * amount / 100 - 3)`` on
+    the features ``columns`` (``delay`` seconds to load, like a download)."""
+    import time
+
+    import numpy as np
+
+    from ml.lifecycle.loaded_model import LoadedModel
+
+    def load(name: str, version: str) -> LoadedModel:
+        time.sleep(delay)
+        factor = float(version)
+
+        def predict(x: pd.DataFrame) -> np.ndarray:
+            z = factor * x["tx_amount"].to_numpy() / 100.0 - 3.0
+            return 1.0 / (1.0 + np.exp(-z))
+
+        return LoadedModel(
+            name=name,
+            version=str(version),
+            inputs=dict.fromkeys(columns, "double"),
+            flavor="stub",
+            _predict=predict,
+        )
+
+    return load
+
+
+def history(rows: int = 200, seed: int = 0) -> pd.DataFrame:
+    """Transactions of the 10 days before ``DAY`` on 20 cards and 10 terminals."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "transaction_id": np.arange(1, rows + 1),
+            "tx_datetime": DAY
+            - pd.Timedelta(days=10)
+            + pd.to_timedelta(np.sort(rng.integers(0, 10 * 86_400, rows)), unit="s"),
+            "customer_id": rng.integers(0, 20, rows),
+            "terminal_id": rng.integers(0, 10, rows),
+            "tx_amount": rng.uniform(1, 200, rows).round(2),
+        }
+    )
+
+
+def stub_service_builder(settings, windows: FeatureWindows, registry: StubRegistry, delay=0.0):
+    """``build()`` of a scoring service on a state holding :func:`history`, models from
+    :func:`stub_loader`, the inference log where the settings say."""
+    from ml.serving.bootstrap import bootstrap_from_frames
+    from ml.serving.champion import ChampionWatcher
+    from ml.serving.inference_log import InferenceLog
+    from ml.serving.service import ScoringService
+
+    def build() -> ScoringService:
+        watcher = ChampionWatcher(
+            lambda: registry,
+            "fraud_detector",
+            windows.columns(),
+            settings.serving.poll_seconds,
+            loader=stub_loader(windows.columns(), delay),
+        )
+        watcher.load()
+        state = bootstrap_from_frames(
+            InMemoryFeatureState(windows),
+            history(),
+            pd.DataFrame(columns=["transaction_id", "reported_at"]),
+        )
+        log = InferenceLog(settings.serving.log_dir, settings.serving.flush_seconds)
+        log.start()
+        watcher.start()
+        return ScoringService(state, watcher, log, settings.model.alert_threshold)
+
+    return build
+
+
+def wait_ready(client, timeout: float = 30.0) -> None:
+    """Wait until ``/health`` is 200."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while client.get("/health").status_code != 200:
+        if time.monotonic() > deadline:
+            raise TimeoutError(client.get("/health").text)
+        time.sleep(0.02)
+
+
+def transaction(transaction_id: int, seconds: int = 0, **changes) -> dict:
+    """One raw transaction of ``DAY`` (landing contract), with ``changes``."""
+    row = {
+        "transaction_id": transaction_id,
+        "tx_datetime": (DAY + pd.Timedelta(seconds=seconds)).isoformat(),
+        "customer_id": 3,
+        "terminal_id": 4,
+        "tx_amount": 42.5,
+    }
+    row.update(changes)
+    return row

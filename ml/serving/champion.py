@@ -1,0 +1,144 @@
+"""The model a server scores with: ``models:/<name>@champion``, followed while it moves.
+
+A :class:`ChampionWatcher` holds one :class:`ServedModel` (the loaded version, its alias and
+run). A background thread asks the registry every ``serving.poll_seconds`` where the alias
+points; when it moved (a promotion, a rollback), that thread downloads and loads the new
+version, then replaces the reference in one assignment. A request reads ``watcher.current``
+once and scores all its rows with that model, so a swap happens between requests and no request
+sees half of one; the old model is freed when the last request using it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ml.lifecycle.loaded_model import LoadedModel, SignatureMismatchError, load_model
+from ml.lifecycle.registry import CHAMPION, NEEDS_CHAMPION, version_by_alias
+from ml.platform.errors import ModelRegistryError
+
+log = logging.getLogger("ml.serving")
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A loaded model version and where its input columns sit among the state's features."""
+
+    model: LoadedModel
+    alias: str
+    run_id: str | None
+    feature_index: np.ndarray
+
+    @property
+    def version(self) -> str:
+        return self.model.version
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        """Scores of rows of state features (``FeatureBatch.values``), one thread (the
+        server's requests are small; sklearn's OpenMP stays at what the process allows)."""
+        x = pd.DataFrame(features[:, self.feature_index], columns=self.model.columns, copy=False)
+        return np.asarray(self.model._predict(x), dtype="float64")
+
+
+def served_model(
+    model: LoadedModel, alias: str, run_id: str | None, state_columns: Sequence[str]
+) -> ServedModel:
+    """Check that the state computes every input of ``model`` and index them."""
+    missing = [c for c in model.columns if c not in state_columns]
+    if missing:
+        raise SignatureMismatchError(
+            f"{model.name} v{model.version} expects column(s) {', '.join(missing)} that the "
+            "online state does not compute; promote a model trained on gold.transaction_features"
+        )
+    index = np.array([list(state_columns).index(c) for c in model.columns], dtype=np.intp)
+    return ServedModel(model, alias, run_id, index)
+
+
+class ChampionWatcher:
+    """``name@alias``, loaded, and a thread that swaps in a new version when the alias moves."""
+
+    def __init__(
+        self,
+        client_factory: Callable[[], object],
+        name: str,
+        state_columns: Sequence[str],
+        poll_seconds: float,
+        alias: str = CHAMPION,
+        loader: Callable[[str, str], LoadedModel] = load_model,
+    ):
+        self._client_factory = client_factory
+        self.name = name
+        self.alias = alias
+        self._columns = tuple(state_columns)
+        self._poll_seconds = poll_seconds
+        self._loader = loader
+        self._current: ServedModel | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.swaps = 0
+        self.last_error: str | None = None
+
+    @property
+    def current(self) -> ServedModel:
+        served = self._current
+        if served is None:
+            raise ModelRegistryError(f"no model loaded yet for {self.name}@{self.alias}")
+        return served
+
+    @property
+    def ready(self) -> bool:
+        return self._current is not None
+
+    def _champion(self):
+        version = version_by_alias(self._client_factory(), self.name, self.alias)
+        if version is None:
+            raise ModelRegistryError(f"{self.name} has no @{self.alias} version; {NEEDS_CHAMPION}")
+        return version
+
+    def load(self) -> ServedModel:
+        """Load the version the alias points to now (start-up)."""
+        version = self._champion()
+        model = self._loader(self.name, str(version.version))
+        self._current = served_model(model, self.alias, version.run_id, self._columns)
+        return self._current
+
+    def poll_once(self) -> bool:
+        """Swap in the alias's version if it moved; True if it did."""
+        version = self._champion()
+        if self._current is not None and str(version.version) == self._current.version:
+            return False
+        model = self._loader(self.name, str(version.version))
+        previous = self._current.version if self._current else None
+        self._current = served_model(model, self.alias, version.run_id, self._columns)
+        self.swaps += 1
+        log.info("%s@%s: v%s -> v%s", self.name, self.alias, previous, version.version)
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._poll_seconds):
+            try:
+                self.poll_once()
+                self.last_error = None
+            except Exception as exc:  # keep serving the current model; retry at the next poll
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("champion poll failed (still serving v%s): %s", self._version(), exc)
+
+    def _version(self) -> str | None:
+        return self._current.version if self._current else None
+
+    def start(self) -> None:
+        """Poll in a daemon thread until :meth:`stop`."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="champion-poll", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None

@@ -1,0 +1,102 @@
+"""A client of the scoring server (httpx): what ``ml replay --serve-url`` and the tests use.
+
+:func:`post_in_time_order` sends a day's transactions and fraud reports as a bank's systems
+would: by time, a report before a transaction of the same instant (a report counts at
+``reported_at <= tx_datetime``), consecutive transactions in requests of ``batch_size`` rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ml.serving.contract import REPORT_FIELDS, TRANSACTION_FIELDS
+
+
+def records(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Rows as JSON-ready records (timestamps as ISO 8601 strings)."""
+    out = frame.loc[:, list(columns)].copy()
+    for column in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[column]):
+            out[column] = out[column].dt.strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return out.to_dict(orient="records")
+
+
+def frame_of(predictions: list[dict[str, Any]]) -> pd.DataFrame:
+    """Predictions of a response as a frame (features, if asked for, as columns)."""
+    rows = [
+        {k: v for k, v in p.items() if k != "features"} | dict(p.get("features", {}))
+        for p in predictions
+    ]
+    return pd.DataFrame(rows)
+
+
+class ServingClient:
+    """``/invocations``, ``/fraud-reports`` and ``/version`` of a server at ``url`` (or of an
+    app, through any httpx-compatible ``client`` such as FastAPI's TestClient)."""
+
+    def __init__(self, url: str = "", client: Any = None, timeout: float = 60.0):
+        import httpx
+
+        self.http = client if client is not None else httpx.Client(base_url=url, timeout=timeout)
+
+    def score(self, transactions: pd.DataFrame, include_features: bool = False) -> pd.DataFrame:
+        response = self.http.post(
+            "/invocations",
+            params={"include_features": "true"} if include_features else None,
+            json={"dataframe_records": records(transactions, TRANSACTION_FIELDS)},
+        )
+        _raise_for(response)
+        return frame_of(response.json()["predictions"])
+
+    def report(self, reports: pd.DataFrame) -> int:
+        response = self.http.post(
+            "/fraud-reports", json={"dataframe_records": records(reports, REPORT_FIELDS)}
+        )
+        _raise_for(response)
+        return int(response.json()["new"])
+
+    def version(self) -> dict[str, Any]:
+        response = self.http.get("/version")
+        _raise_for(response)
+        return response.json()
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _raise_for(response: Any) -> None:
+    if response.status_code >= 400:
+        raise RuntimeError(f"{response.request.url}: {response.status_code} {response.text[:300]}")
+
+
+def post_in_time_order(
+    client: ServingClient,
+    transactions: pd.DataFrame,
+    reports: pd.DataFrame,
+    batch_size: int = 1,
+    include_features: bool = False,
+) -> pd.DataFrame:
+    """Send ``transactions`` and ``reports`` interleaved in time order (a report first at the
+    same instant; same-second transactions by id); the predictions in the order served."""
+    tx_times = pd.to_datetime(transactions["tx_datetime"]).to_numpy()
+    report_times = pd.to_datetime(reports["reported_at"]).to_numpy()
+    times = np.concatenate([report_times, tx_times])
+    kinds = np.r_[np.zeros(len(reports), int), np.ones(len(transactions), int)]
+    ids = np.r_[reports["transaction_id"].to_numpy(), transactions["transaction_id"].to_numpy()]
+    rows = np.r_[np.arange(len(reports)), np.arange(len(transactions))]
+    order = np.lexsort((ids, kinds, times))
+    kinds, rows = kinds[order], rows[order]
+    starts = np.flatnonzero(np.r_[True, kinds[1:] != kinds[:-1]])
+    ends = np.r_[starts[1:], len(kinds)]
+    served: list[pd.DataFrame] = []
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        if kinds[start] == 0:
+            client.report(reports.iloc[rows[start:end]])
+            continue
+        for chunk in range(start, end, batch_size):
+            part = transactions.iloc[rows[chunk : min(end, chunk + batch_size)]]
+            served.append(client.score(part, include_features))
+    return pd.concat(served, ignore_index=True) if served else pd.DataFrame()
