@@ -315,7 +315,10 @@ class ServingSettings(_Section):
     # version in the background and swaps it in between requests).
     poll_seconds: float = Field(10.0, gt=0)
     # The inference log (parquet, like Databricks inference tables; dbt source `serving`).
-    log_dir: str = "data/serving"
+    # Default: $FRAUDOPS_SERVING_LOG_DIR, else data/serving (the dbt var serving_log_root).
+    log_dir: str = Field(
+        default_factory=lambda: os.environ.get("FRAUDOPS_SERVING_LOG_DIR", "data/serving")
+    )
     flush_seconds: float = Field(1.0, gt=0)
     # Request limits: bytes of a body, rows of a request.
     max_body_bytes: int = Field(16 * 1024 * 1024, gt=0)
@@ -340,7 +343,7 @@ class Settings(BaseSettings):
     scoring: ScoringSettings = ScoringSettings()
     replay: ReplaySettings = ReplaySettings()
     retraining: RetrainingSettings = RetrainingSettings()
-    serving: ServingSettings = ServingSettings()
+    serving: ServingSettings = Field(default_factory=ServingSettings)
 
     @classmethod
     def settings_customise_sources(

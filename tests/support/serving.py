@@ -171,3 +171,95 @@ def transaction(transaction_id: int, seconds: int = 0, **changes) -> dict:
     }
     row.update(changes)
     return row
+
+
+# --- a simulated world served end to end (tests/serving/test_serve_end_to_end.py) -------------------
+def serving_env(root: Path) -> dict[str, str]:
+    """Environment putting the warehouse, landing, MLflow, dbt and the inference log under
+    ``root`` (read by the in-process settings and by an ``ml serve`` subprocess alike)."""
+    from support.common import mlflow_env
+
+    return {
+        **mlflow_env(root),
+        "FRAUDOPS_DUCKDB_PATH": str(root / "warehouse.duckdb"),
+        "FRAUDOPS_LANDING_ROOT": str(root / "landing"),
+        "FRAUDOPS_SERVING_LOG_DIR": str(root / "serving"),
+        "FRAUDOPS__LANDING__ROOT": str(root / "landing"),
+        "FRAUDOPS__SERVING__LOG_DIR": str(root / "serving"),
+        "FRAUDOPS_SETTINGS_FILE": str(root / "no-fraudops.yaml"),
+        "DBT_TARGET_PATH": str(root / "target"),
+        "DBT_LOG_PATH": str(root / "logs"),
+        "FRAUDOPS__SERVING__FLUSH_SECONDS": "0.2",
+        "FRAUDOPS__SERVING__POLL_SECONDS": "0.5",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    }
+
+
+def register_champion(rt, gold: pd.DataFrame) -> str:
+    """Fit a logistic regression on ``gold``'s model features and register it as the
+    champion (what ml train + promote leave behind, minus the evaluation)."""
+    import mlflow
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from ml.lifecycle.data import feature_matrix
+
+    x = feature_matrix(gold, rt.settings.model.features)
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
+    model.fit(x, gold["tx_fraud"].to_numpy())
+    client = rt.registry()
+    mlflow.set_experiment(rt.settings.mlflow.experiment)
+    with mlflow.start_run(run_name="serving-test"):
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=infer_signature(x, model.predict_proba(x)),
+            registered_model_name=rt.model_name,
+            pip_requirements=mlflow.sklearn.get_default_pip_requirements(),
+        )
+    version = str(info.registered_model_version)
+    client.set_registered_model_alias(rt.model_name, "champion", version)
+    return version
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(env: dict[str, str], port: int, cwd: Path, timeout: float = 120.0):
+    """``ml serve`` in a subprocess; returns it once ``/health`` is 200."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    ml = Path(sys.executable).with_name("ml")
+    process = subprocess.Popen(
+        [str(ml), "serve", "--port", str(port)],
+        env={**os.environ, **env},
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"ml serve exited {process.returncode}: {process.stdout.read()}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise TimeoutError(f"ml serve not ready after {timeout} s")
