@@ -65,10 +65,11 @@ class StubRegistry:
         from types import SimpleNamespace
 
         from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
 
         self.calls += 1
         if alias not in self.aliases:
-            raise MlflowException("no alias", error_code="RESOURCE_DOES_NOT_EXIST")
+            raise MlflowException("no alias", error_code=RESOURCE_DOES_NOT_EXIST)
         version = self.aliases[alias]
         return SimpleNamespace(version=version, run_id=f"run-{version}")
 
