@@ -14,6 +14,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,16 +34,28 @@ class ServedModel:
     alias: str
     run_id: str | None
     feature_index: np.ndarray
+    threads: Any = None  # threadpoolctl.ThreadpoolController of the loaded libraries
 
     @property
     def version(self) -> str:
         return self.model.version
 
     def scores(self, features: np.ndarray) -> np.ndarray:
-        """Scores of rows of state features (``FeatureBatch.values``), one thread (the
-        server's requests are small; sklearn's OpenMP stays at what the process allows)."""
+        """Scores of rows of state features (``FeatureBatch.values``) on one OpenMP thread.
+
+        A request holds one to a few thousand rows: OpenMP's threads cost more than they give,
+        and on a busy machine they spin-wait on each other at every tree (bench/bench_serve.py
+        measured one row of a HistGradientBoosting champion at 72 ms with the default threads
+        and 3 ms with one, load average 12 on 2 cores). OpenMP limits are per calling thread,
+        so the limit is set around each call (a ThreadpoolController made once: ~30 µs).
+        ``LoadedModel.predict_matrix`` is not used: its ``threadpool_limits`` rescans the
+        loaded libraries on every call (~6 ms).
+        """
         x = pd.DataFrame(features[:, self.feature_index], columns=self.model.columns, copy=False)
-        return np.asarray(self.model._predict(x), dtype="float64")
+        if self.threads is None:
+            return np.asarray(self.model._predict(x), dtype="float64")
+        with self.threads.limit(limits=1, user_api="openmp"):
+            return np.asarray(self.model._predict(x), dtype="float64")
 
 
 def served_model(
@@ -55,8 +68,10 @@ def served_model(
             f"{model.name} v{model.version} expects column(s) {', '.join(missing)} that the "
             "online state does not compute; promote a model trained on gold.transaction_features"
         )
+    from threadpoolctl import ThreadpoolController
+
     index = np.array([list(state_columns).index(c) for c in model.columns], dtype=np.intp)
-    return ServedModel(model, alias, run_id, index)
+    return ServedModel(model, alias, run_id, index, ThreadpoolController())
 
 
 class ChampionWatcher:
