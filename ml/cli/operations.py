@@ -153,6 +153,10 @@ def replay_command(
         help="Settings file (default: fraudops.yaml or $FRAUDOPS_SETTINGS_FILE), e.g. demo/drift-demo.yaml.",
     ),
     target: str | None = TARGET,
+    serve_url: str | None = typer.Option(
+        None,
+        help="Score each day through this running `ml serve` (e.g. http://127.0.0.1:5000) instead of ml score.",
+    ),
 ) -> None:
     """Operate the system day by day over the simulated world: land, build, score, monitor, retrain.
 
@@ -174,7 +178,14 @@ def replay_command(
             console.print(_replay_line(report), highlight=False, soft_wrap=True)
 
         try:
-            result = replay(rt, start=_date(start), end=_date(end), on_step=on_step, on_day=on_day)
+            result = replay(
+                rt,
+                start=_date(start),
+                end=_date(end),
+                on_step=on_step,
+                on_day=on_day,
+                serve_url=serve_url,
+            )
         except KeyboardInterrupt:
             err_console.print(
                 f"[bold yellow]interrupted[/] on {current['day']}; run the same command again to continue from there",
