@@ -310,7 +310,10 @@ class ServingSettings(_Section):
     """``ml serve`` (ml/serving/): real-time scoring over HTTP with the online feature state."""
 
     host: str = "127.0.0.1"
-    port: int = Field(5000, gt=0, lt=65536)
+    # Default: $DATABRICKS_APP_PORT (set by Databricks Apps), else 5000.
+    port: int = Field(
+        default_factory=lambda: int(os.environ.get("DATABRICKS_APP_PORT", "5000")), gt=0, lt=65536
+    )
     # How often the server asks the registry where `champion` points (a move loads the new
     # version in the background and swaps it in between requests).
     poll_seconds: float = Field(10.0, gt=0)
@@ -323,6 +326,10 @@ class ServingSettings(_Section):
     # Request limits: bytes of a body, rows of a request.
     max_body_bytes: int = Field(16 * 1024 * 1024, gt=0)
     max_rows: int = Field(10_000, gt=0)
+    # Where the online state bootstraps from: the target's warehouse engine ("target": DuckDB,
+    # a Spark session), or Unity Catalog through a SQL warehouse ("databricks_sql": a
+    # Databricks App, which has no Spark session; docs/deploy-databricks.md, "Real-time").
+    bootstrap: Literal["target", "databricks_sql"] = "target"
 
 
 class Settings(BaseSettings):

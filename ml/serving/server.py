@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from ml.lifecycle.registry import CHAMPION, NEEDS_CHAMPION, version_by_alias
 from ml.platform.errors import ModelRegistryError
 from ml.platform.runtime import Runtime
 from ml.platform.tables import TRANSACTIONS
+from ml.platform.warehouse import Warehouse
 from ml.serving.bootstrap import bootstrap_from_warehouse
 from ml.serving.champion import ChampionWatcher
 from ml.serving.inference_log import (
@@ -43,13 +46,29 @@ class Restored:
     reports: int
 
 
+@contextmanager
+def serving_warehouse(rt: Runtime) -> Iterator[Warehouse]:
+    """The warehouse the state bootstraps from (settings serving.bootstrap), read-only."""
+    if rt.settings.serving.bootstrap == "databricks_sql":
+        from ml.platform.warehouse.databricks_sql import DatabricksSqlWarehouse
+
+        warehouse = DatabricksSqlWarehouse(rt.target)
+        try:
+            yield warehouse
+        finally:
+            warehouse.close()
+        return
+    with rt.warehouse(read_only=True) as warehouse:
+        yield warehouse
+
+
 def preflight(rt: Runtime) -> str:
     """The champion's version; one-line errors when there is no champion or no warehouse."""
     name = rt.model_name
     champion = version_by_alias(rt.registry(), name, CHAMPION)
     if champion is None:
         raise ModelRegistryError(f"no {name}@{CHAMPION} in the registry; {NEEDS_CHAMPION}")
-    with rt.warehouse(read_only=True) as warehouse:
+    with serving_warehouse(rt) as warehouse:
         warehouse.require(TRANSACTIONS, "run dbt build (make run) before ml serve")
     return str(champion.version)
 
@@ -77,7 +96,7 @@ def build_service(rt: Runtime, windows: FeatureWindows | None = None) -> Scoring
         rt.registry, rt.model_name, windows.columns(), settings.serving.poll_seconds
     )
     served = watcher.load()
-    with rt.warehouse(read_only=True) as warehouse:
+    with serving_warehouse(rt) as warehouse:
         state = bootstrap_from_warehouse(warehouse, windows)
     restored = restore_from_log(state, settings.serving.log_dir)
     log.info(
