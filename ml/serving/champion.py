@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,15 +44,22 @@ class ServedModel:
     def scores(self, features: np.ndarray) -> np.ndarray:
         """Scores of rows of state features (``FeatureBatch.values``) on one OpenMP thread.
 
-        A request holds one to a few thousand rows: OpenMP's threads cost more than they give,
-        and on a busy machine they spin-wait on each other at every tree (bench/bench_serve.py
-        measured one row of a HistGradientBoosting champion at 72 ms with the default threads
-        and 3 ms with one, load average 12 on 2 cores). OpenMP limits are per calling thread,
-        so the limit is set around each call (a ThreadpoolController made once: ~30 µs).
-        ``LoadedModel.predict_matrix`` is not used: its ``threadpool_limits`` rescans the
-        loaded libraries on every call (~6 ms).
+        Input: the sklearn flavor gets the float64 matrix itself, in the signature's column
+        order (what ``data.feature_matrix`` gives ``ml score``, so the same values): scikit-
+        learn's checks of a DataFrame (column names and dtypes through pandas and narwhals)
+        cost ~4 ms of a 5 ms single-row request (cProfile of the server's path, bench world,
+        load average 10 on 2 cores). Other flavors get a DataFrame (pyfunc enforces its schema).
+
+        Threads: a request holds one to a few thousand rows; OpenMP's threads cost more than
+        they give, and on a busy machine they spin-wait on each other at every tree (one row of
+        a HistGradientBoosting champion: 72 ms with the default threads, 3 ms with one, load
+        average 12 on 2 cores). OpenMP limits are per calling thread, so the limit is set
+        around each call (a ThreadpoolController made once: ~30 us; ``threadpool_limits``,
+        which ``LoadedModel.predict_matrix`` uses, rescans the loaded libraries: ~6 ms).
         """
-        x = pd.DataFrame(features[:, self.feature_index], columns=self.model.columns, copy=False)
+        x = np.ascontiguousarray(features[:, self.feature_index])
+        if self.model.flavor != "sklearn":
+            x = pd.DataFrame(x, columns=self.model.columns, copy=False)
         if self.threads is None:
             return np.asarray(self.model._predict(x), dtype="float64")
         with self.threads.limit(limits=1, user_api="openmp"):
@@ -70,6 +78,8 @@ def served_model(
         )
     from threadpoolctl import ThreadpoolController
 
+    # the sklearn flavor scores a bare matrix whose columns are the signature's (see scores)
+    warnings.filterwarnings("ignore", message="X does not have valid feature names")
     index = np.array([list(state_columns).index(c) for c in model.columns], dtype=np.intp)
     return ServedModel(model, alias, run_id, index, ThreadpoolController())
 
