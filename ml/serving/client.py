@@ -65,6 +65,21 @@ class ServingClient:
         _raise_for(response)
         return int(response.json()["new"])
 
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """Wait until ``/health`` is 200 (the server loads its model and state first)."""
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if self.http.get("/health").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the scoring server is not ready after {timeout:g} s")
+            time.sleep(0.1)
+
     def version(self) -> dict[str, Any]:
         response = self.http.get("/version")
         _raise_for(response)
@@ -130,6 +145,7 @@ def serve_landed_day(rt: Runtime, url: str, landing_root: Path, day: dt.date) ->
         reports = pd.DataFrame({"transaction_id": [], "reported_at": pd.to_datetime([])})
     client = ServingClient(url)
     try:
+        client.wait_ready()
         version = str(client.version()["model_version"])
         served = post_in_time_order(client, transactions, reports, batch_size=1_000)
     finally:
