@@ -12,6 +12,9 @@ Servers, each one process on loopback:
 * ``mlflow models serve -m models:/<name>@champion --env-manager local -w 1``: a request is the
   same transaction's precomputed feature row (``dataframe_split``), so MLflow does less work.
 
+The servers' own CPU time per request (from /proc) is printed too: on a shared machine wall
+times stretch with the load, CPU times much less.
+
 Load: open loop at a fixed arrival rate (``--rates``, ``--seconds`` each): request i is due at
 t0 + i / rate and sent then, whatever the server is doing; its latency runs from that scheduled
 time to the answer, so a server that stalls cannot hide its queue (no coordinated omission).
@@ -189,6 +192,19 @@ def start(command: list[str], env: dict[str, str], url: str, ready: str) -> subp
     raise TimeoutError(f"{' '.join(command)} not ready")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its descendants alive now (/proc; threads
+    included): ``mlflow models serve`` runs its uvicorn as a child process."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = children.read_text().split() if children.exists() else []
+    return own + sum(cpu_seconds(int(kid)) for kid in kids)
+
+
 @dataclass
 class Run:
     server: str
@@ -196,6 +212,7 @@ class Run:
     sent: int
     errors: int
     latencies_ms: np.ndarray
+    server_cpu_ms: float = float("nan")  # the server's CPU time per request
 
     def percentile(self, q: float) -> float:
         return float(np.percentile(self.latencies_ms, q)) if len(self.latencies_ms) else np.nan
@@ -313,6 +330,7 @@ def main() -> None:
     )
     runs: list[Run] = []
     throughput: dict[str, float] = {}
+    batch_cpu: dict[str, float] = {}  # server CPU µs per transaction in batches
     offset = 0
     for name, (command, url, ready) in servers.items():
         process = start(command, env, url, ready)
@@ -334,11 +352,14 @@ def main() -> None:
                         feature_body(columns, features[[k]])
                         for k in range(part.start, min(part.stop, len(live)))
                     ]
+                cpu = cpu_seconds(process.pid)
                 sent, errors, latencies = asyncio.run(open_loop(url, bodies, rate, args.seconds))
                 run = Run(name, rate, sent, errors, latencies)
+                run.server_cpu_ms = (cpu_seconds(process.pid) - cpu) * 1000 / max(1, sent)
                 runs.append(run)
                 console.print(
-                    f"{name} @ {rate}/s: p50 {run.percentile(50):.1f} p99 {run.percentile(99):.1f} "
+                    f"{name} @ {rate}/s: server CPU {run.server_cpu_ms:.2f} ms/request, "
+                    f"p50 {run.percentile(50):.1f} p99 {run.percentile(99):.1f} "
                     f"max {run.latencies_ms.max():.1f} ms, errors {errors}, load {os.getloadavg()[0]:.2f}",
                     highlight=False,
                 )
@@ -357,18 +378,31 @@ def main() -> None:
                     feature_body(columns, features[1000 * b : 1000 * (b + 1)])
                     for b in range(args.batches)
                 ]
+            cpu = cpu_seconds(process.pid)
             throughput[name] = batches(url, bodies, 1000)
+            batch_cpu[name] = (cpu_seconds(process.pid) - cpu) / (1000 * args.batches) * 1e6
             if name == "ml serve":
                 console.print(f"ml serve RSS after the runs: {rss_mb(process.pid):.0f} MB")
         finally:
             process.terminate()
             process.wait(timeout=60)
-    report(runs, throughput)
+    report(runs, throughput, batch_cpu)
 
 
-def report(runs: list[Run], throughput: dict[str, float]) -> None:
+def report(runs: list[Run], throughput: dict[str, float], batch_cpu: dict[str, float]) -> None:
     table = Table(title="open loop, one transaction per request", title_justify="left")
-    for column in ("server", "rate/s", "sent", "errors", "p50 ms", "p95 ms", "p99 ms", "max ms"):
+    columns = (
+        "server",
+        "rate/s",
+        "sent",
+        "errors",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "max ms",
+        "CPU ms/req",
+    )
+    for column in columns:
         table.add_column(column, justify="left" if column == "server" else "right")
     for run in runs:
         table.add_row(
@@ -380,13 +414,15 @@ def report(runs: list[Run], throughput: dict[str, float]) -> None:
             f"{run.percentile(95):.1f}",
             f"{run.percentile(99):.1f}",
             f"{run.latencies_ms.max():.1f}",
+            f"{run.server_cpu_ms:.2f}",
         )
     console.print(table)
     for server in dict.fromkeys(r.server for r in runs):
         ok = [r.rate for r in runs if r.server == server and r.meets_slo]
         console.print(
             f"{server}: highest rate with p99 < {SLO_P99_MS:.0f} ms and no error: "
-            f"{max(ok) if ok else 'none'} req/s; batches of 1,000: {throughput.get(server, 0):,.0f} tx/s",
+            f"{max(ok) if ok else 'none'} req/s; batches of 1,000: {throughput.get(server, 0):,.0f} tx/s "
+            f"({batch_cpu.get(server, float('nan')):.0f} µs of server CPU per transaction)",
             highlight=False,
         )
     usage = resource.getrusage(resource.RUSAGE_SELF)
