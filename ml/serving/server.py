@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -125,7 +126,15 @@ def serve(rt: Runtime, host: str, port: int) -> None:
         if server is not None:
             server.should_exit = True
 
-    app = create_app(rt.settings, lambda: build_service(rt), on_failure=stop)
+    def build() -> ScoringService:
+        service = build_service(rt)
+        # What start-up left (MLflow, scikit-learn, pandas, the state: ~10^6 objects) out of
+        # the cyclic collector's full passes, which would pause requests for tens of ms.
+        gc.collect()
+        gc.freeze()
+        return service
+
+    app = create_app(rt.settings, build, on_failure=stop)
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", access_log=False, lifespan="on"
     )
