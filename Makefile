@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 CI_SIM := --customers 300 --terminals 600 --days 60
 export FRAUDOPS_TARGET ?= local
 
-.PHONY: help venv run run-ci test lint sqlfluff pytest dbt-ci docs docs-serve bench clean browser mlflow-ui report
+.PHONY: help venv run run-ci test lint sqlfluff pytest dbt-ci docs docs-serve bench clean browser mlflow-ui report serve
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -85,6 +85,9 @@ bench: $(STAMP) ## benchmarks on the default simulated dataset (minutes)
 	$(BIN)/python bench/bench_foundation.py
 	$(BIN)/python bench/bench_model.py
 	$(BIN)/python bench/bench_score.py
+
+serve: $(STAMP) ## real-time scoring on http://127.0.0.1:5000 (after make run): ml serve, Ctrl-C stops it
+	$(BIN)/ml serve
 
 clean: ## remove generated data (landing, warehouse, MLflow, dbt target); keeps .venv
 	rm -rf data warehouse mlruns target logs reports .ci-work .ci-run spark-warehouse metastore_db

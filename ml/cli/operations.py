@@ -160,6 +160,10 @@ def replay_command(
     end: _dt.datetime | None = _REPLAY_END,
     settings_file: str | None = SETTINGS,
     target: str | None = TARGET,
+    serve_url: str | None = typer.Option(
+        None,
+        help="Score each day through this running `ml serve` (e.g. http://127.0.0.1:5000) instead of ml score.",
+    ),
 ) -> None:
     """Operate the system day by day over the simulated world: land, build, score, monitor, retrain.
 
@@ -181,7 +185,14 @@ def replay_command(
             console.print(_replay_line(report), highlight=False, soft_wrap=True)
 
         try:
-            result = replay(rt, start=_date(start), end=_date(end), on_step=on_step, on_day=on_day)
+            result = replay(
+                rt,
+                start=_date(start),
+                end=_date(end),
+                on_step=on_step,
+                on_day=on_day,
+                serve_url=serve_url,
+            )
         except KeyboardInterrupt:
             err_console.print(
                 f"[bold yellow]interrupted[/] on {current['day']}; run the same command again to continue from there",

@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from ml.lifecycle import registry
-from ml.lifecycle.score import score
+from ml.lifecycle.score import ScoreResult, score
 from ml.operations import events as ev
 from ml.operations.day_report import DayReport, _timed
 from ml.operations.day_runs import DayRuns
@@ -146,7 +146,7 @@ class Operator(DayRuns, RetrainingSteps):
             return
         self.on_step(day, "ml score")
         with _timed(report, "score"):
-            result = score(self.rt, start=day, end=day)
+            result = self.score_rows(day)
         report.scored_by, report.scored, report.alerts = (
             result.model_version,
             result.rows_read,
@@ -168,6 +168,10 @@ class Operator(DayRuns, RetrainingSteps):
                 report.run_id,
             )
         )
+
+    def score_rows(self, day: dt.date) -> ScoreResult:
+        """Score ``day`` into scoring.predictions (batch: ``ml score``)."""
+        return score(self.rt, start=day, end=day)
 
     def champion_version(self) -> str | None:
 

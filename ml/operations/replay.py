@@ -45,6 +45,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ml.lifecycle.score import ScoreResult
 from ml.operations.daily import Operator
 from ml.operations.day_report import DayReport, _timed
 from ml.operations.events import BOOTSTRAP
@@ -129,10 +130,21 @@ class Replayer(Operator):
         rt: Runtime,
         world: SimulatedWorld | None = None,
         on_step: Callable[[dt.date, str], None] | None = None,
+        serve_url: str | None = None,
     ):
         super().__init__(rt, on_step)
         self.landing_root = Path(rt.settings.landing.root).resolve()
         self.world = world
+        self.serve_url = serve_url
+
+    def score_rows(self, day: dt.date) -> ScoreResult:
+        """With a ``serve_url``: the day's landed transactions and reports go through the
+        running scoring server in time order, its scores into scoring.predictions."""
+        if self.serve_url is None:
+            return super().score_rows(day)
+        from ml.serving.client import serve_landed_day
+
+        return serve_landed_day(self.rt, self.serve_url, self.landing_root, day)
 
     def check_inputs(self, next_day: dt.date) -> None:
         """Refuse landing files or transactions of days after ``next_day`` (another run's data)."""
@@ -211,13 +223,15 @@ def replay(
     end: dt.date | None = None,
     on_step: Callable[[dt.date, str], None] | None = None,
     on_day: Callable[[DayReport], None] | None = None,
+    serve_url: str | None = None,
 ) -> ReplayResult:
     """Replay ``start..end`` (defaults: settings.replay), bootstrapping a champion first if needed,
-    or continue an interrupted replay; ``on_step(day, step)`` and ``on_day(report)`` report progress."""
+    or continue an interrupted replay; ``on_step(day, step)`` and ``on_day(report)`` report progress.
+    With ``serve_url``, each day is scored through that running ``ml serve`` instead of in batch."""
     clock = time.perf_counter()
     settings = rt.settings
     plan_ = plan(settings, start, end)
-    replayer = Replayer(rt, on_step=on_step)
+    replayer = Replayer(rt, on_step=on_step, serve_url=serve_url)
     replayer.log.load()
     last_done, boot = replayer.log.completed()
     if boot is not None and boot.get("world") != world_fingerprint(settings):

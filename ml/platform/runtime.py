@@ -39,6 +39,7 @@ def dbt_vars(settings: Settings) -> dict[str, Any]:
     features = settings.features
     values: dict[str, Any] = {
         "landing_root": str(Path(settings.landing.root).resolve()),
+        "serving_log_root": str(Path(settings.serving.log_dir).resolve()),
         "customer_windows_days": list(features.customer_windows_days),
         "terminal_windows_days": list(features.terminal_windows_days),
         "terminal_delay_days": features.terminal_delay_days,

@@ -279,3 +279,29 @@ class OperateSettings(_Section):
     # The report written after each operated day and logged to its MLflow run; null: none. On
     # Databricks the job points it at a Unity Catalog volume (resources/fraudops_job.yml).
     report: str | None = "reports/fraudops-report.html"
+
+
+class ServingSettings(_Section):
+    """``ml serve`` (ml/serving/): real-time scoring over HTTP with the online feature state."""
+
+    host: str = "127.0.0.1"
+    # Default: $DATABRICKS_APP_PORT (set by Databricks Apps), else 5000.
+    port: int = Field(
+        default_factory=lambda: int(os.environ.get("DATABRICKS_APP_PORT", "5000")), gt=0, lt=65536
+    )
+    # How often the server asks the registry where `champion` points (a move loads the new
+    # version in the background and swaps it in between requests).
+    poll_seconds: float = Field(10.0, gt=0)
+    # The inference log (parquet, like Databricks inference tables; dbt source `serving`).
+    # Default: $FRAUDOPS_SERVING_LOG_DIR, else data/serving (the dbt var serving_log_root).
+    log_dir: str = Field(
+        default_factory=lambda: os.environ.get("FRAUDOPS_SERVING_LOG_DIR", "data/serving")
+    )
+    flush_seconds: float = Field(1.0, gt=0)
+    # Request limits: bytes of a body, rows of a request.
+    max_body_bytes: int = Field(16 * 1024 * 1024, gt=0)
+    max_rows: int = Field(10_000, gt=0)
+    # Where the online state bootstraps from: the target's warehouse engine ("target": DuckDB,
+    # a Spark session), or Unity Catalog through a SQL warehouse ("databricks_sql": a
+    # Databricks App, which has no Spark session; docs/deploy-databricks.md, "Real-time").
+    bootstrap: Literal["target", "databricks_sql"] = "target"

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 from pydantic import (
+    Field,
     ValidationError,
     model_validator,
 )
@@ -38,6 +39,7 @@ from ml.platform.sections import (
     ReplaySettings,
     RetrainingSettings,
     ScoringSettings,
+    ServingSettings,
     SimulationSettings,
     TrainingSettings,
     ValidationSettings,
@@ -82,6 +84,7 @@ class Settings(BaseSettings):
     retraining: RetrainingSettings = RetrainingSettings()
     datarobot: DataRobotSettings = DataRobotSettings()
     operate: OperateSettings = OperateSettings()
+    serving: ServingSettings = Field(default_factory=ServingSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -189,6 +192,7 @@ __all__ = [
     "ReplaySettings",
     "RetrainingSettings",
     "ScoringSettings",
+    "ServingSettings",
     "Settings",
     "SimulationSettings",
     "TrainingSettings",

@@ -34,6 +34,9 @@ def test_every_dbt_var_that_mirrors_a_setting_has_its_default():
         if name == "landing_root":  # an env_var() with the same default as the setting
             assert "FRAUDOPS_LANDING_ROOT" in declared[name] and "data/landing" in declared[name]
             continue
+        if name == "serving_log_root":  # the same, for the scoring server's inference log
+            assert "FRAUDOPS_SERVING_LOG_DIR" in declared[name] and "data/serving" in declared[name]
+            continue
         assert declared[name] == value, f"dbt var {name}: {declared[name]!r} != setting {value!r}"
 
 

@@ -25,12 +25,14 @@ pytestmark = pytest.mark.slow  # two dbt invocations (~30 s unloaded)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LANDING_ROOT = "/Volumes/fraudops_ci/landing/files"
+SERVING_LOG_ROOT = "/Volumes/fraudops_ci/serving/log"
 DUMMY_ENV = {
     "DATABRICKS_HOST": "dbc-00000000-0000.cloud.databricks.com",
     "DATABRICKS_HTTP_PATH": "/sql/1.0/warehouses/0000000000000000",
     "DATABRICKS_TOKEN": "dapi-not-a-real-token",
     "FRAUDOPS_CATALOG": "fraudops_ci",
     "FRAUDOPS_LANDING_ROOT": LANDING_ROOT,
+    "FRAUDOPS_SERVING_LOG_DIR": SERVING_LOG_ROOT,
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
 }
 # dbt in-process, with dbt-databricks' relation listing answered offline: nothing exists yet,
@@ -197,7 +199,9 @@ def test_landing_reads_use_read_files_on_the_volume(target_dir: Path) -> None:
     assert staging
     for path in staging:
         sql = path.read_text()
-        assert f"read_files('{LANDING_ROOT}/" in sql, path.name
+        # the landing files, and the scoring server's inference log (its own volume)
+        root = SERVING_LOG_ROOT if path.name.startswith("stg_serving__") else LANDING_ROOT
+        assert f"read_files('{root}/" in sql, path.name
         assert "read_parquet" not in sql
 
 

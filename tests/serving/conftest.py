@@ -1,13 +1,15 @@
-"""Fixtures of the online feature tests (helpers: support/serving.py, support/datarobot.py)."""
+"""Fixtures of the serving tests (helpers: tests/support/serving.py, tests/support/datarobot.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import requests
+from fastapi.testclient import TestClient
 from support.datarobot import (
     DEPLOYMENT,
     TOKEN,
@@ -17,11 +19,13 @@ from support.datarobot import (
     land_day_transactions,
     serving,
 )
-from support.serving import REPO_ROOT
+from support.serving import REPO_ROOT, StubRegistry, stub_service_builder, wait_ready
 
 from ml.lifecycle.loaded_model import LoadedModel, load_model
+from ml.platform.settings import load_settings
 from ml.platform.tables import FEATURES
-from ml.serving.datarobot import create_app
+from ml.serving.api.app import create_app
+from ml.serving.datarobot import create_app as create_datarobot_app
 from ml.serving.scoring import OnlineScoringService
 from ml.serving.windows import FeatureWindows
 
@@ -55,7 +59,7 @@ def datarobot_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataR
         isolate(mp, root)
         served = build_served_world(root)
         service = OnlineScoringService.from_runtime(served.rt)
-        with serving(create_app({DEPLOYMENT: service}, served.settings)) as url:
+        with serving(create_datarobot_app({DEPLOYMENT: service}, served.settings)) as url:
             reports = served.day_reports()
             genuine = served.day_transactions().head(len(reports))
             actuals = [
@@ -83,3 +87,38 @@ def datarobot_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataR
             gold = transactions[["transaction_id"]].merge(gold, on="transaction_id", how="left")
             model = load_model(service.model_name, service.model_version)
             yield DataRobotServer(served, service, url, response, actuals, gold, model)
+
+
+class StubServer:
+    """A scoring app on stub models (tests/support/serving.py), with its test client."""
+
+    client: TestClient
+    registry: StubRegistry
+    log_dir: Path
+
+    @property
+    def service(self):
+        return self.client.app.state.serving.service
+
+
+@pytest.fixture(scope="module")
+def stub_server(
+    tmp_path_factory: pytest.TempPathFactory, windows: FeatureWindows
+) -> Iterator[StubServer]:
+    """One app per test module: stub champion v1, a state of 10 days of history, the inference
+    log in a tmp folder, the champion polled every 50 ms."""
+    log_dir = tmp_path_factory.mktemp("serving-log")
+    settings = load_settings(
+        serving={
+            "log_dir": str(log_dir),
+            "poll_seconds": 0.05,
+            "flush_seconds": 0.1,
+            "max_body_bytes": 200_000,
+            "max_rows": 1_000,
+        }
+    )
+    registry = StubRegistry({"champion": "1"})
+    app = create_app(settings, stub_service_builder(settings, windows, registry))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        wait_ready(client)
+        yield StubServer(client, registry, log_dir)
