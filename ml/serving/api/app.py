@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from ml.platform.settings import Settings
-from ml.serving.api import mlflow_protocol, reports, status
+from ml.serving.api import datarobot, mlflow_protocol, reports, status
 from ml.serving.api.common import ServingState, error_response
 from ml.serving.contract import RequestError
 from ml.serving.service import ScoringService
@@ -68,6 +68,8 @@ def create_app(
     app.state.serving = state
     for router in ROUTERS:
         app.include_router(router)
+    # DataRobot's Prediction API and actuals for the configured deployment ids (settings.datarobot)
+    app.include_router(datarobot.router(state, settings))
     add_error_handlers(app)
     return app
 
