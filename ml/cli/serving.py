@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ml.cli.app import TARGET, _runtime, app, console, user_errors
+from ml.cli.app import SETTINGS, TARGET, _runtime, app, console, user_errors
 
 
 @app.command("serve")
@@ -13,6 +13,7 @@ def serve_command(
     host: str | None = typer.Option(None, help="Interface to bind (default: serving.host)."),
     port: int | None = typer.Option(None, help="Port (default: serving.port)."),
     target: str | None = TARGET,
+    settings_file: str | None = SETTINGS,
 ) -> None:
     """Serve models:/<name>@champion on raw transactions (POST /invocations), with online
     features bootstrapped from the warehouse; follows the champion alias until stopped."""
@@ -20,7 +21,7 @@ def serve_command(
 
     from ml.serving.server import preflight, serve
 
-    rt = _runtime(target)
+    rt = _runtime(target, settings_file)
     serving = rt.settings.serving
     host = host or serving.host
     port = port or serving.port

@@ -89,6 +89,7 @@ def datarobot_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataR
             yield DataRobotServer(served, service, url, response, actuals, gold, model)
 
 
+@dataclass
 class StubServer:
     """A scoring app on stub models (tests/support/serving.py), with its test client."""
 

@@ -24,6 +24,7 @@ from ml.serving.api.app import create_app
 from ml.serving.windows import FeatureWindows
 
 EXAMPLES = 20  # per operation and mode
+DATAROBOT_PATHS = ("/predApi/", "/api/v2/")
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,14 @@ def fuzzed_url(tmp_path_factory: pytest.TempPathFactory, windows: FeatureWindows
 def test_no_request_makes_the_server_fail(fuzzed_url: str, mode: GenerationMode) -> None:
     # given every operation of the server's OpenAPI spec (valid, then invalid requests)
     api = schemathesis.openapi.from_url(f"{fuzzed_url}/openapi.json")
-    operations = [result.ok() for result in api.get_all_operations()]
+    # (DataRobot's routes read a raw body in DataRobot's formats, undeclared in the spec, and answer
+    # errors in DataRobot's shape: tests/serving/test_datarobot_api.py drives them with DataRobot's
+    # own client and its refusal cases)
+    operations = [
+        op
+        for op in (result.ok() for result in api.get_all_operations())
+        if not op.path.startswith(DATAROBOT_PATHS)
+    ]
     assert {op.path for op in operations} >= {"/invocations", "/fraud-reports", "/version"}
     for operation in operations:
         if mode is GenerationMode.NEGATIVE and operation.method.upper() == "GET":
