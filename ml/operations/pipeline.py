@@ -12,14 +12,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ml.lifecycle import promote, score, train, validate
+from ml.lifecycle.model_card_render import write_model_card
 from ml.platform.dbt import DbtResult
 from ml.platform.errors import ValidationFailed
 from ml.platform.runtime import Runtime
 from ml.platform.targets import duckdb_path
 from ml.world.landing import simulate_landing
+
+#: Where `ml run` writes the model card of the version it promotes (beside the report).
+MODEL_CARDS = Path("reports")
 
 
 @dataclass
@@ -36,6 +41,7 @@ class RunResult:
     train: Any = None
     validation: Any = None
     promotion: Any = None
+    model_card: Any = None
     score: Any = None
 
     def step(self, name: str) -> StepResult:
@@ -119,8 +125,17 @@ def run(
 
     if result.validation.passed:
 
+        def _card() -> tuple[str, Any]:
+            version = result.train.model_version
+            card = write_model_card(
+                rt, version, MODEL_CARDS / f"model_card_{rt.model_name}_v{version}.html"
+            )
+            return f"{card.path} ({card.sections} sections, logged to the version's run)", card
+
+        result.model_card = timed("ml model-card", _card)
+
         def _promote() -> tuple[str, Any]:
-            change = promote.promote(rt, reason="ml run: validated challenger")
+            change = promote.promote(rt, reason="ml run: validated challenger", require_card=True)
             return f"champion -> v{change.champion_version}", change
 
         result.promotion = timed("ml promote", _promote)

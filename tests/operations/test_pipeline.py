@@ -25,6 +25,7 @@ def test_ml_run_completes_the_loop_from_a_fresh_clone(mlflow_settings, tmp_path:
     # given a warehouse path whose folder does not exist (git-ignored: absent from a fresh clone)
     warehouse = tmp_path / "fresh" / "warehouse" / "fraudops.duckdb"
     monkeypatch.setenv("FRAUDOPS_DUCKDB_PATH", str(warehouse))
+    monkeypatch.chdir(tmp_path)  # the model card goes to ./reports
     for key, value in SMALL_WORLD.items():
         monkeypatch.setenv(f"FRAUDOPS__SIMULATION__{key}", value)
     for key, value in LENIENT.items():
@@ -41,6 +42,7 @@ def test_ml_run_completes_the_loop_from_a_fresh_clone(mlflow_settings, tmp_path:
         "dbt docs generate",
         "ml train",
         "ml validate",
+        "ml model-card",
         "ml promote",
         "ml score",
         "dbt build downstream",
@@ -48,6 +50,9 @@ def test_ml_run_completes_the_loop_from_a_fresh_clone(mlflow_settings, tmp_path:
     positions = [result.output.find(step) for step in steps]
     assert -1 not in positions and positions == sorted(positions), result.output
     assert "mlflow ui --backend-store-uri" in result.output and "dbt docs serve" in result.output
+    # and the promoted version's model card was written (and its path printed) before promotion
+    (card,) = (tmp_path / "reports").glob("model_card_*_v*.html")
+    assert card.name in " ".join(result.output.split()) and "Model card" in card.read_text()
     # and the champion scored every gold transaction, whose predictions fed the downstream marts
     settings = load_settings()
     with Runtime.build(settings).warehouse(read_only=True) as wh:

@@ -164,3 +164,20 @@ def test_pr_and_threshold_curves_use_the_matured_days_that_count(
     assert list(precision.x) == list(t[:: max(1, len(t) // 200)])
     assert list(pr.y) == list(p[:-1][:: max(1, len(t) // 200)])
     assert [s.x0 for s in figure.layout.shapes] == [0.5]  # the alert threshold
+
+
+def test_the_queue_shows_each_alerts_reasons_from_the_alert_table():
+    from ml.operations.report.operating import reasons_text
+
+    # given an alert of gold.fraud_alerts with two reasons, and one without any
+    explained = {
+        "reason_1_label": "Transaction amount",
+        "reason_1_strength": 1.52,
+        "reason_2_label": "Terminal fraud rate",
+        "reason_2_strength": -0.1,
+        "reason_3_label": None,
+        "reason_3_strength": None,
+    }
+    # then the queue's reasons column shows them with their signed strength, or a dash
+    assert reasons_text(explained) == "Transaction amount (+1.52); Terminal fraud rate (-0.10)"
+    assert reasons_text({}) == "—"

@@ -31,6 +31,8 @@ THRESHOLD_ALERTS = "threshold alerts"
 QUEUE = "investigation queue"
 #: Reason codes come from another part of the project (explanations); the queue keeps a column.
 REASONS_COLUMN = "reasons"
+#: gold.fraud_alerts' top 3 reasons of an alert (label and signed strength), as the queue shows them.
+REASON_COLUMNS = tuple(f"reason_{i}_{part}" for i in (1, 2, 3) for part in ("label", "strength"))
 FILLING, IN_SAMPLE, PRE_MODEL, OPERATED = "windows filling", "in-sample", "pre-model", "operated"
 QUEUE_FEATURES = (
     "tx_amount",
@@ -136,6 +138,7 @@ def read_operating_tables(wh: Any, feature_table: str, notes: dict[str, str]) ->
                 "is_alert",
                 "model_version",
                 *QUEUE_FEATURES,
+                *REASON_COLUMNS,
             )
             if c in columns
         ]

@@ -81,6 +81,16 @@ def drift_headline_rows(drift: pd.DataFrame, data: ReportData, settings: Setting
     return rows[(rows["status"] != FILLING) & ~rows["feature"].isin(CALENDAR_FEATURES)]
 
 
+def reasons_text(row: dict) -> str:
+    """An alert's reasons as gold.fraud_alerts gives them: ``label (+0.41); ...`` ("—" for none)."""
+    shown = []
+    for i in (1, 2, 3):
+        label, strength = row.get(f"reason_{i}_label"), row.get(f"reason_{i}_strength")
+        if isinstance(label, str) and label and strength is not None and pd.notna(strength):
+            shown.append(f"{label} ({float(strength):+.2f})")
+    return "; ".join(shown) or "—"
+
+
 def queue_table(data: ReportData, settings: Settings) -> tuple[list[str], list[list[str]], str]:
     queue = data.queue
     day = day_text(queue["alert_date"].iloc[0]) if len(queue) and "alert_date" in queue else ""
@@ -96,7 +106,7 @@ def queue_table(data: ReportData, settings: Settings) -> tuple[list[str], list[l
                 f"{float(r['score']):.3f}" if "score" in r else "",
                 "yes" if r.get("is_alert") else "no",
                 *(f"{float(r[c]):,.2f}" for c in features),
-                "—",  # reason codes: not computed yet
+                reasons_text(r),
             ]
         )
     return columns, rows, day
@@ -167,7 +177,8 @@ def operating_sections(data: ReportData, settings: Settings, section: Any) -> li
         f"Investigation queue (top {k})",
         f"The {QUEUE}: each day's {k} highest-scored transactions (gold.fraud_alerts), whatever "
         f"their score. Not the same as threshold alerts (score ≥ {settings.model.alert_threshold:g}), "
-        "which the queue may hold fewer or more of. The reasons column is kept for reason codes.",
+        "which the queue may hold fewer or more of. Reasons: the alert's three strongest contributions "
+        "(reason codes, gold.fraud_alerts), with their signed strength.",
         source=ALERTS,
     )
     if data.queue is not None and len(data.queue):
