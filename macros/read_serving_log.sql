@@ -46,7 +46,10 @@
     {{ return("read_parquet('" ~ pattern ~ "', union_by_name = true)") }}
 {% endmacro %}
 
-{#- Apache Spark: the parquet data source over the folder (the server creates it on start). -#}
+{#-
+    Apache Spark: the parquet data source over the folder. Spark needs a file to infer the
+    schema: the server writes a zero-row one on start (ml/serving/inference_log.py:initialise_log).
+-#}
 {% macro spark__read_serving_log(relation) %}
     {{ return("parquet.`" ~ serving_log_location(relation) ~ "`") }}
 {% endmacro %}

@@ -31,6 +31,7 @@ log = logging.getLogger("ml.serving")
 
 PREDICTIONS_FOLDER = "predictions"
 REPORTS_FOLDER = "fraud_reports"
+EMPTY_FILE = "part-00000000T000000000000-empty.parquet"  # sorts before every flushed file
 PREDICTION_SCHEMA = pa.schema(
     [
         ("request_id", pa.string()),
@@ -84,8 +85,7 @@ class InferenceLog:
         self._thread: threading.Thread | None = None
         self._files = 0
         self.rows_written = 0
-        for name in self._buffers:
-            (self.folder / name).mkdir(parents=True, exist_ok=True)
+        initialise_log(self.folder)
 
     def append_predictions(self, columns: dict[str, object]) -> None:
         """Buffer rows (``columns``: name -> array or scalar, PREDICTION_SCHEMA's names)."""
@@ -154,6 +154,22 @@ class InferenceLog:
             self._thread.join(timeout=30)
             self._thread = None
         self.flush()
+
+
+def initialise_log(folder: Path | str) -> None:
+    """Create the log's folders, each with a zero-row file of its schema if it has no file yet.
+
+    DuckDB reads an empty log as an empty typed relation (macros/read_serving_log.sql), but
+    Spark's parquet source and Databricks' read_files fail on a folder without files; with
+    this file, the serving staging model builds on every target before the first request.
+    """
+    for kind, schema in SCHEMAS.items():
+        path = Path(folder) / kind
+        path.mkdir(parents=True, exist_ok=True)
+        if not any(path.glob("*.parquet")):
+            temporary = path / f".{EMPTY_FILE}.{uuid.uuid4().hex}.tmp"
+            pq.write_table(schema.empty_table(), temporary)
+            os.replace(temporary, path / EMPTY_FILE)
 
 
 def read_log(folder: Path | str, kind: str = PREDICTIONS_FOLDER) -> pd.DataFrame:

@@ -81,6 +81,7 @@ class Built:
         return {
             "FRAUDOPS_DUCKDB_PATH": str(self.duckdb_path),
             "FRAUDOPS_LANDING_ROOT": str(self.landing),
+            "FRAUDOPS_SERVING_LOG_DIR": str(self.base / "serving_local"),
         }
 
     def dbt(self, target: str, *args: str) -> DbtResult:
