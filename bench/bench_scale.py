@@ -56,7 +56,7 @@ import duckdb
 from rich.console import Console
 from rich.table import Table
 
-from ml.landing import FRAUD_REPORTS, TRANSACTIONS
+from ml.world.landing import FRAUD_REPORTS, TRANSACTIONS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 START = dt.date(2018, 4, 1)
@@ -73,8 +73,9 @@ DBT = [sys.executable, "-c", "from dbt.cli.main import cli; cli()"]
 
 
 # --- measuring a process tree ------------------------------------------------------------------
-def _process_tree_rss(root: int) -> int:
-    """Bytes resident in ``root`` and its descendants (from /proc; vanished processes count 0)."""
+def _process_tree(root: int) -> tuple[int, dict[int, int]]:
+    """Bytes resident in ``root`` and its descendants, and each one's CPU clock ticks so far
+    (user + system, from /proc; vanished processes count 0)."""
     children: dict[int, list[int]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -85,16 +86,19 @@ def _process_tree_rss(root: int) -> int:
         except (OSError, IndexError, ValueError):
             continue
         children.setdefault(ppid, []).append(int(entry.name))
-    total, todo = 0, [root]
+    total, ticks, todo = 0, {}, [root]
     while todo:
         pid = todo.pop()
         todo.extend(children.get(pid, ()))
         try:
             with open(f"/proc/{pid}/statm", "rb") as statm:
                 total += int(statm.read().split()[1]) * PAGE
+            with open(f"/proc/{pid}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+                ticks[pid] = int(fields[11]) + int(fields[12])  # utime + stime
         except (OSError, IndexError, ValueError):
             pass
-    return total
+    return total, ticks
 
 
 @dataclass
@@ -104,6 +108,9 @@ class Measured:
     wall: float
     cpu: float
     tree_peak_mb: float
+    # CPU seconds of every process of the tree, sampled: counts the descendants nobody waited
+    # for (Spark's JVM), which ``cpu`` (wait4) misses; a process's last interval can be missed
+    tree_cpu: float
     process_peak_mb: float
     extra: dict[str, float] = field(default_factory=dict)
 
@@ -111,6 +118,7 @@ class Measured:
 def measure(cmd: list[str], env: dict[str, str], log: Path, sample: float) -> Measured:
     """Run ``cmd`` (cwd: the repository), sampling its process tree's memory; raise on failure."""
     peak = 0
+    ticks: dict[int, int] = {}
     done = threading.Event()
     with log.open("w") as out:
         started = time.perf_counter()
@@ -119,7 +127,9 @@ def measure(cmd: list[str], env: dict[str, str], log: Path, sample: float) -> Me
         def sampler() -> None:
             nonlocal peak
             while not done.is_set():
-                peak = max(peak, _process_tree_rss(proc.pid))
+                rss, now = _process_tree(proc.pid)
+                peak = max(peak, rss)
+                ticks.update(now)
                 done.wait(sample)
 
         thread = threading.Thread(target=sampler, daemon=True)
@@ -136,6 +146,7 @@ def measure(cmd: list[str], env: dict[str, str], log: Path, sample: float) -> Me
         wall=wall,
         cpu=usage.ru_utime + usage.ru_stime,
         tree_peak_mb=peak / MB,
+        tree_cpu=sum(ticks.values()) / os.sysconf("SC_CLK_TCK"),
         process_peak_mb=usage.ru_maxrss / 1024,  # KiB on Linux
     )
 

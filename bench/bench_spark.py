@@ -10,29 +10,36 @@ In one run, in a scratch folder:
 
 Prints, per target, the wall-clock time of the dbt process (including the JVM start for Spark),
 dbt's own elapsed time, and the time spent in models / data tests / unit tests; then the
-Spark / DuckDB ratio. Sizes: ``small`` (CI-sized), ``medium`` (default, ~1/10 of the default
-world), ``full`` (the settings' default world, ~1.75M transactions).
+Spark / DuckDB ratio, and each dbt process's CPU seconds and peak resident memory of its process
+tree (the JVM included), measured as bench_scale.py measures its steps. Sizes: ``small``
+(CI-sized), ``medium`` (default, ~1/10 of the default world), ``full`` (the settings' default
+world, ~1.78M transactions), ``10x`` (10x its cards and terminals over the same 183 days, ~17.7M
+transactions, with ``compromise_scaling: population`` as bench_scale.py's 10x world).
+``--targets spark`` builds on Spark only (bench_scale.py measures DuckDB at 10x).
 
     .venv/bin/python bench/bench_spark.py                      # medium
     .venv/bin/python bench/bench_spark.py --size full --spark-threads 2
     .venv/bin/python bench/bench_spark.py --workdir /tmp/bench-spark   # keep the files
+    .venv/bin/python bench/bench_spark.py --size 10x --targets spark --workdir /tmp/spark10x
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import tempfile
-import time
 from collections import defaultdict
 from pathlib import Path
 
 import duckdb
+from bench_scale import DBT, Measured, measure
 from rich.console import Console
 from rich.table import Table
 
-from ml.platform.dbt import DbtResult, run_dbt
 from ml.platform.settings import SimulationSettings
+from ml.serving.inference_log import initialise_log
 from ml.world.landing import simulate_landing
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -40,47 +47,55 @@ SIZES = {
     "small": {"customers": 100, "terminals": 200, "days": 42},
     "medium": {"customers": 500, "terminals": 1000, "days": 183},
     "full": {},  # the settings' defaults: 5,000 customers x 10,000 terminals x 183 days
+    "10x": {"customers": 50_000, "terminals": 100_000, "compromise_scaling": "population"},
 }
 SELECTOR = "medallion_sql"
 FEATURES = "gold.transaction_features"
 
 
-def _build(
-    target: str, workdir: Path, landing: Path, threads: int | None
-) -> tuple[float, DbtResult]:
-    env = {"FRAUDOPS_LANDING_ROOT": str(landing)}
+def _build(target: str, workdir: Path, landing: Path, threads: int | None) -> Built:
+    env = {**os.environ, "FRAUDOPS_LANDING_ROOT": str(landing)}
+    # an empty inference log, as `ml serve` leaves it on start (Spark cannot read a missing one)
+    env["FRAUDOPS_SERVING_LOG_DIR"] = str(workdir / "serving")
+    initialise_log(workdir / "serving")
     if target == "local":
         env["FRAUDOPS_DUCKDB_PATH"] = str(workdir / "local" / "warehouse.duckdb")
         (workdir / "local").mkdir(parents=True, exist_ok=True)
     else:
         env.update({"FRAUDOPS_SPARK_DIR": str(workdir / "spark"), "SPARK_LOCAL_IP": "127.0.0.1"})
-    args = ["build", "--selector", SELECTOR, "--log-path", str(workdir / f"logs_{target}")]
+    target_path = workdir / f"target_{target}"
+    cmd = [*DBT, "build", "--selector", SELECTOR, "--target", target]
+    cmd += ["--project-dir", str(REPO_ROOT), "--profiles-dir", str(REPO_ROOT)]
+    cmd += ["--target-path", str(target_path), "--log-path", str(workdir / f"logs_{target}")]
     if threads:
-        args += ["--threads", str(threads)]
-    started = time.perf_counter()
-    result = run_dbt(
-        args,
-        project_dir=REPO_ROOT,
-        target=target,
-        target_path=workdir / f"target_{target}",
-        env=env,
-    )
-    return time.perf_counter() - started, result
+        cmd += ["--threads", str(threads)]
+    measured = measure(cmd, env, workdir / f"dbt_{target}.log", sample=0.5)
+    run_results = json.loads((target_path / "run_results.json").read_text())
+    return Built(measured, run_results)
 
 
-def _by_kind(result: DbtResult) -> dict[str, float]:
-    seconds: dict[str, float] = defaultdict(float)
-    for unique_id, node in result.nodes.items():
-        seconds[unique_id.split(".")[0]] += float(node["execution_time"])
-    return seconds
+class Built:
+    """One target's build: the measured dbt process and its run_results.json."""
+
+    def __init__(self, measured: Measured, run_results: dict) -> None:
+        self.measured = measured
+        self.run_results = run_results
+
+    def by_kind(self) -> dict[str, float]:
+        seconds: dict[str, float] = defaultdict(float)
+        for node in self.run_results["results"]:
+            seconds[node["unique_id"].split(".")[0]] += float(node["execution_time"])
+        return seconds
 
 
-def _feature_rows(workdir: Path) -> tuple[int, int]:
-    with duckdb.connect(str(workdir / "local" / "warehouse.duckdb"), read_only=True) as con:
-        local = con.sql(f"select count(*) from {FEATURES}").fetchall()[0][0]
+def _feature_rows(workdir: Path, target: str) -> int:
+    if target == "local":
+        with duckdb.connect(str(workdir / "local" / "warehouse.duckdb"), read_only=True) as con:
+            return int(con.sql(f"select count(*) from {FEATURES}").fetchall()[0][0])
     folder = workdir / "spark" / "warehouse" / "gold.db" / "transaction_features"
-    spark = duckdb.sql(f"select count(*) from read_parquet('{folder}/*.parquet')").fetchall()[0][0]
-    return int(local), int(spark)
+    return int(
+        duckdb.sql(f"select count(*) from read_parquet('{folder}/*.parquet')").fetchall()[0][0]
+    )
 
 
 def run(args: argparse.Namespace, workdir: Path, console: Console) -> bool:
@@ -96,45 +111,59 @@ def run(args: argparse.Namespace, workdir: Path, console: Console) -> bool:
         highlight=False,
     )
 
-    timings = {}
-    for target, threads in (("local", args.local_threads), ("spark", args.spark_threads)):
+    builds = {}
+    for target in args.targets:
+        threads = args.local_threads if target == "local" else args.spark_threads
         console.print(f"dbt build --selector {SELECTOR} --target {target} ...", highlight=False)
-        timings[target] = _build(target, workdir, landing, threads)
+        builds[target] = _build(target, workdir, landing, threads)
 
     table = Table(
         title=f"medallion build ({SELECTOR}), {written.transactions:,} transactions",
         title_justify="left",
     )
-    table.add_column("seconds", style="bold")
-    for target in timings:
+    table.add_column("dbt process", style="bold")
+    for target in builds:
         table.add_column(target, justify="right")
-    table.add_column("spark / local", justify="right")
+    both = len(builds) == 2
+    if both:
+        table.add_column("spark / local", justify="right")
     rows = {
-        "wall clock (dbt process)": {t: wall for t, (wall, _) in timings.items()},
-        "dbt elapsed": {t: float(r.run_results["elapsed_time"]) for t, (_, r) in timings.items()},
+        "wall clock s": {t: b.measured.wall for t, b in builds.items()},
+        "CPU s (process tree, sampled)": {t: b.measured.tree_cpu for t, b in builds.items()},
+        "peak MB (process tree)": {t: b.measured.tree_peak_mb for t, b in builds.items()},
+        "dbt elapsed s": {t: float(b.run_results["elapsed_time"]) for t, b in builds.items()},
     }
-    kinds = {t: _by_kind(r) for t, (_, r) in timings.items()}
+    kinds = {t: b.by_kind() for t, b in builds.items()}
     for kind in ("seed", "model", "test", "unit_test"):
-        rows[f"  {kind}s (sum of node times)"] = {t: kinds[t].get(kind, 0.0) for t in timings}
+        rows[f"  {kind}s s (sum of node times)"] = {t: kinds[t].get(kind, 0.0) for t in builds}
     for label, values in rows.items():
-        ratio = values["spark"] / values["local"] if values["local"] else float("nan")
-        table.add_row(label, *(f"{values[t]:.1f}" for t in timings), f"{ratio:.1f}x")
+        cells = [f"{values[t]:,.1f}" for t in builds]
+        if both:
+            cells.append(f"{values['spark'] / values['local']:.1f}x" if values["local"] else "")
+        table.add_row(label, *cells)
     console.print(table)
 
-    local_rows, spark_rows = _feature_rows(workdir)
-    same = local_rows == spark_rows
+    counts = {target: _feature_rows(workdir, target) for target in builds}
+    same = len(set(counts.values())) == 1
     console.print(
-        f"{FEATURES}: {local_rows:,} rows on local, {spark_rows:,} on spark "
-        + ("[green](same)[/]" if same else "[bold red](DIFFERENT)[/]"),
+        f"{FEATURES}: "
+        + ", ".join(f"{n:,} rows on {t}" for t, n in counts.items())
+        + ("" if not both else " [green](same)[/]" if same else " [bold red](DIFFERENT)[/]"),
         highlight=False,
     )
-    return same
+    return same and all(n == written.transactions for n in counts.values()) if both else same
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="medium")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--targets",
+        type=lambda text: text.split(","),
+        default=["local", "spark"],
+        help="comma-separated dbt targets to build (default: local,spark)",
+    )
     parser.add_argument(
         "--spark-threads", type=int, default=None, help="dbt threads on spark (default: profile)"
     )
