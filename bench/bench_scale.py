@@ -17,7 +17,8 @@ set up one after the other, then their one-day steps alternate (so a change of l
 the whole world is simulated into a staging folder, every day but the last ``--daily-steps`` is
 copied into the landing zone and built, a champion trained and every transaction scored
 (unmeasured set-up); then, for each of the last days, the one-day step: copy the day's files
-into the landing zone, ``dbt build --selector medallion`` (models and tests, as the daily job),
+into the landing zone, ``dbt build --selector medallion`` without seeds and unit tests (models
+and data tests, as the daily operator builds; each step's run_results.json is kept),
 ``ml score`` of what is new. Prints the median step per world and the ratio 730/183.
 
 For each measured step: wall seconds, CPU seconds (user + system of the process and the children
@@ -56,6 +57,7 @@ import duckdb
 from rich.console import Console
 from rich.table import Table
 
+from ml.operations.daily import DAILY_EXCLUDED_RESOURCE_TYPES
 from ml.world.landing import FRAUD_REPORTS, TRANSACTIONS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -70,6 +72,8 @@ MAX_DAILY_RATIO = 1.2
 DUCKDB_ENV = ("FRAUDOPS_DUCKDB_MEMORY_LIMIT", "FRAUDOPS_DUCKDB_THREADS", "FRAUDOPS_DUCKDB_TEMP_DIR")
 ML = [sys.executable, "-c", "from ml.cli import app; app()"]
 DBT = [sys.executable, "-c", "from dbt.cli.main import cli; cli()"]
+# what the daily operator (ml/operations/daily.py) leaves out of a day's build: seeds and unit tests
+DAILY_BUILD_FLAGS = ("--exclude-resource-type", *DAILY_EXCLUDED_RESOURCE_TYPES)
 
 
 # --- measuring a process tree ------------------------------------------------------------------
@@ -382,9 +386,13 @@ def daily_step(world: World, day: dt.date, sample: float, console: Console) -> d
     _land(world, world.root / "staging", day)
     landed = time.perf_counter() - tick
     build = measure(
-        world.dbt("build", "--selector", "medallion"), env, logs / f"build-{day}.log", sample
+        world.dbt("build", "--selector", "medallion", *DAILY_BUILD_FLAGS),
+        env,
+        logs / f"build-{day}.log",
+        sample,
     )
     nodes = world.node_seconds()
+    shutil.copyfile(world.target / "run_results.json", logs / f"run_results-{day}.json")
     scored = measure([*ML, "score"], env, logs / f"score-{day}.log", sample)
     step = {
         "land s": landed,
