@@ -19,7 +19,8 @@ copied into the landing zone and built, a champion trained and every transaction
 (unmeasured set-up); then, for each of the last days, the one-day step: copy the day's files
 into the landing zone, ``dbt build --selector medallion`` without seeds and unit tests (models
 and data tests, as the daily operator builds; each step's run_results.json is kept),
-``ml score`` of what is new. Prints the median step per world and the ratio 730/183.
+``ml score --start D --end D`` of the new day (as the daily operator scores). Prints the median
+step per world and the ratio 730/183.
 
 For each measured step: wall seconds, CPU seconds (user + system of the process and the children
 it waited for, from wait4), the peak resident memory of the process tree (the sum of the RSS of
@@ -393,7 +394,10 @@ def daily_step(world: World, day: dt.date, sample: float, console: Console) -> d
     )
     nodes = world.node_seconds()
     shutil.copyfile(world.target / "run_results.json", logs / f"run_results-{day}.json")
-    scored = measure([*ML, "score"], env, logs / f"score-{day}.log", sample)
+    # as the daily operator scores: the new day only (ml/operations/daily.py: score_rows)
+    scored = measure(
+        [*ML, "score", f"--start={day}", f"--end={day}"], env, logs / f"score-{day}.log", sample
+    )
     step = {
         "land s": landed,
         "dbt build wall s": build.wall,
