@@ -17,8 +17,9 @@ set up one after the other, then their one-day steps alternate (so a change of l
 the whole world is simulated into a staging folder, every day but the last ``--daily-steps`` is
 copied into the landing zone and built, a champion trained and every transaction scored
 (unmeasured set-up); then, for each of the last days, the one-day step: copy the day's files
-into the landing zone, ``dbt build --selector medallion`` without seeds and unit tests (models
-and data tests, as the daily operator builds; each step's run_results.json is kept),
+into the landing zone, ``dbt build --selector medallion`` without seeds and unit tests, its data
+tests on the days the latest load can have changed (as the daily operator builds: settings
+``replay.data_tests_scope``; each step's run_results.json is kept),
 ``ml score --start D --end D`` of the new day (as the daily operator scores). Prints the median
 step per world and the ratio 730/183.
 
@@ -59,6 +60,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ml.operations.daily import DAILY_EXCLUDED_RESOURCE_TYPES
+from ml.platform.sections import ReplaySettings
 from ml.world.landing import FRAUD_REPORTS, TRANSACTIONS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -73,8 +75,14 @@ MAX_DAILY_RATIO = 1.2
 DUCKDB_ENV = ("FRAUDOPS_DUCKDB_MEMORY_LIMIT", "FRAUDOPS_DUCKDB_THREADS", "FRAUDOPS_DUCKDB_TEMP_DIR")
 ML = [sys.executable, "-c", "from ml.cli import app; app()"]
 DBT = [sys.executable, "-c", "from dbt.cli.main import cli; cli()"]
-# what the daily operator (ml/operations/daily.py) leaves out of a day's build: seeds and unit tests
-DAILY_BUILD_FLAGS = ("--exclude-resource-type", *DAILY_EXCLUDED_RESOURCE_TYPES)
+# a day's build as the daily operator (ml/operations/daily.py) runs it: no seeds, no unit tests,
+# and the data tests on the days the latest load can have changed (settings replay.data_tests_scope)
+DAILY_BUILD_FLAGS = (
+    "--exclude-resource-type",
+    *DAILY_EXCLUDED_RESOURCE_TYPES,
+    "--vars",
+    json.dumps({"data_tests_scope": ReplaySettings().data_tests_scope}),
+)
 
 
 # --- measuring a process tree ------------------------------------------------------------------

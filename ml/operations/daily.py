@@ -78,7 +78,11 @@ class Operator(DayRuns, RetrainingSteps):
             from mlflow import MlflowClient
 
             self.client = MlflowClient()
-            with DbtSession(self.rt, worker=self.settings.replay.dbt_worker) as dbt:
+            with DbtSession(
+                self.rt,
+                worker=self.settings.replay.dbt_worker,
+                dbt_vars={"data_tests_scope": self.settings.replay.data_tests_scope},
+            ) as dbt:
                 self.dbt = dbt
                 try:
                     yield self

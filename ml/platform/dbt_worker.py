@@ -152,8 +152,10 @@ class DbtSession:
     to release between builds, and run one ``dbt`` subprocess per build).
     """
 
-    def __init__(self, rt: Runtime, worker: bool):
+    def __init__(self, rt: Runtime, worker: bool, dbt_vars: dict[str, Any] | None = None):
         self.rt = rt
+        # the settings' dbt vars, plus these (e.g. the daily builds' data_tests_scope)
+        self.dbt_vars = {**rt.dbt_vars(), **(dbt_vars or {})}
         self.target_path = rt.dbt_target_path
         self.use_worker = worker and rt.target.type == "duckdb"
         self._process: Any = None
@@ -165,7 +167,8 @@ class DbtSession:
         profiles, target and target path itself)."""
         dbt = self.rt.settings.dbt
         return [
-            *self.rt.dbt_args(),
+            "--vars",
+            json.dumps(self.dbt_vars),
             "--log-path",
             str(self.target_path / "logs"),
             "--target",

@@ -242,6 +242,11 @@ class ReplaySettings(_Section):
     # subprocess per build, which imports dbt and checks the parse every time; other targets
     # always do that).
     dbt_worker: bool = True
+    # The data tests of each day's builds (dbt var data_tests_scope): 'latest_load' tests the
+    # days the latest load can have changed, so a day costs the same in year three as in month
+    # one; 'all' tests every row, as CI and full builds do (schedule it weekly:
+    # `ml dbt build --selector medallion`; docs/operations.md).
+    data_tests_scope: Literal["all", "latest_load"] = "latest_load"
 
 
 class RetrainingSettings(_Section):

@@ -3,6 +3,9 @@
 -- Silver is int_<feed>_deduplicated, quarantine is gold landing_quarantine (one row per
 -- quarantined landed row, with its reason) and exact duplicates are gold
 -- landing_exact_duplicates (identical copies of a silver row, e.g. a re-delivered file).
+-- Each row keeps its landed day wherever it ends up, so the balance holds day by day: in the
+-- daily builds' scope it is checked over the days the latest load can have changed
+-- (macros/data_tests_window.sql), on _landed_date.
 -- Returns one row per feed whose counts do not balance.
 
 with
@@ -13,11 +16,13 @@ bronze as (
         'transactions' as feed,
         count(*) as n_rows
     from {{ ref('stg_landing__transactions') }}
+    where {{ data_tests_window_condition('_landed_date') }}
     union all
     select
         'fraud_reports' as feed,
         count(*) as n_rows
     from {{ ref('stg_landing__fraud_reports') }}
+    where {{ data_tests_window_condition('_landed_date') }}
 
 ),
 
@@ -27,11 +32,13 @@ silver as (
         'transactions' as feed,
         count(*) as n_rows
     from {{ ref('int_transactions_deduplicated') }}
+    where {{ data_tests_window_condition('_landed_date') }}
     union all
     select
         'fraud_reports' as feed,
         count(*) as n_rows
     from {{ ref('int_fraud_reports_deduplicated') }}
+    where {{ data_tests_window_condition('_landed_date') }}
 
 ),
 
@@ -41,6 +48,7 @@ quarantined as (
         quarantine.feed,
         count(*) as n_rows
     from {{ ref('landing_quarantine') }} as quarantine
+    where {{ data_tests_window_condition('quarantine._landed_date') }}
     group by quarantine.feed
 
 ),
@@ -51,6 +59,7 @@ duplicates as (
         duplicate.feed,
         count(*) as n_rows
     from {{ ref('landing_exact_duplicates') }} as duplicate
+    where {{ data_tests_window_condition('duplicate._landed_date') }}
     group by duplicate.feed
 
 ),

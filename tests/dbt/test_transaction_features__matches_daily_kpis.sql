@@ -1,7 +1,8 @@
 -- transaction_features and fraud_kpis_daily tell the same story: per transaction day, as many
 -- feature rows as transactions in the KPIs (so every silver transaction has its feature row,
 -- the relationships test covering the other direction), and as many labelled frauds as
--- reported frauds. Returns the days where they disagree.
+-- reported frauds. Returns the days where they disagree (in the daily builds' scope, the days
+-- the latest load can have changed: macros/data_tests_window.sql).
 
 with
 
@@ -13,13 +14,16 @@ features_daily as (
         sum(features.tx_fraud) as nb_frauds
 
     from {{ ref('transaction_features') }} as features
+    where {{ data_tests_window_condition('features.tx_date') }}
     group by features.tx_date
 
 ),
 
 kpis as (
 
-    select * from {{ ref('fraud_kpis_daily') }}
+    select kpis_daily.*
+    from {{ ref('fraud_kpis_daily') }} as kpis_daily
+    where {{ data_tests_window_condition('kpis_daily.tx_date') }}
 
 ),
 

@@ -18,6 +18,11 @@
 -- comparisons, terminal_id_reported_frauds_{d}day_window in the global one (a fraud reported
 -- after t, or a same-second later peer, would make it differ).
 --
+-- In the daily builds' scope (var data_tests_scope = 'latest_load', macros/data_tests_window.sql)
+-- both cutoffs are taken among the transactions of the days the latest load can have changed,
+-- and silver is read from feature_lookback_days() + compare_days before them: the cost follows
+-- the new days, not the history.
+--
 -- Returns the differing transactions (and those missing on either side).
 {%- set seconds_per_day = 86400 -%}
 {%- set compare_days = 3 -%}
@@ -68,9 +73,11 @@ silver_transactions as (
     select
         silver_transactions.transaction_id,
         silver_transactions.customer_id,
-        silver_transactions.tx_epoch_s
+        silver_transactions.tx_epoch_s,
+        silver_transactions.tx_date
 
     from {{ ref('int_transactions_deduplicated') }} as silver_transactions
+    where {{ data_tests_window_condition('silver_transactions.tx_date', days_before=history_days) }}
 
 ),
 
@@ -81,6 +88,7 @@ card_gaps as (
         silver_transactions.customer_id,
         silver_transactions.transaction_id,
         silver_transactions.tx_epoch_s,
+        silver_transactions.tx_date,
         lead(silver_transactions.tx_epoch_s) over (
             partition by silver_transactions.customer_id
             order by silver_transactions.tx_epoch_s, silver_transactions.transaction_id
@@ -105,7 +113,9 @@ card_cutoffs as (
                 order by card_gaps.seconds_to_next, card_gaps.tx_epoch_s, card_gaps.transaction_id
             ) as closeness_rank
         from card_gaps
-        where card_gaps.seconds_to_next is not null
+        where
+            card_gaps.seconds_to_next is not null
+            and {{ data_tests_window_condition('card_gaps.tx_date') }}
     ) as ranked
     where ranked.closeness_rank = 1
 
@@ -182,6 +192,7 @@ global_cutoff as (
                 min(spanned.tx_epoch_s) as first_epoch_s,
                 max(spanned.tx_epoch_s) as last_epoch_s
             from silver_transactions as spanned
+            where {{ data_tests_window_condition('spanned.tx_date') }}
         ) as span
         where earlier.tx_epoch_s <= span.first_epoch_s + (span.last_epoch_s - span.first_epoch_s) / 2
     ) as cutoff_second
