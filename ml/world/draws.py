@@ -19,7 +19,7 @@ import numpy as np
 from ml.world.handbook import MIN_AMOUNT, SECONDS_PER_DAY, TIME_OF_DAY_MEAN, TIME_OF_DAY_STD
 
 #: Customers drawn at a time.
-CUSTOMER_BLOCK = 4096
+CUSTOMER_BLOCK = 2048
 
 #: ``(first, last) -> (counts, neighbours)``: the terminal adjacency of customers first..last-1
 #: (ml.world.neighbours).

@@ -14,7 +14,7 @@ import numpy as np
 # Cells are this much wider than the radius, so rounding cannot put a neighbour two cells away.
 _CELL_SLACK = 1 + 1e-9
 # Distances computed at once (customers of a cell x candidate terminals), to bound memory.
-_BLOCK = 1 << 21
+_BLOCK = 1 << 20
 
 
 class TerminalGrid:

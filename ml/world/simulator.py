@@ -295,7 +295,10 @@ def _add_frauds(
     # by customer, then day: a customer's window is one range of rows.
     rng = streams["customer_frauds"]
     per_day = customers_per_day
-    bounds = np.searchsorted(tx.customer, np.arange(settings.customers + 1))
+    per_customer = np.zeros(settings.customers, dtype=np.int64)
+    for rows in blocks:  # (a searchsorted of the narrow ids would make an int64 copy of them)
+        per_customer += np.bincount(tx.customer[rows], minlength=settings.customers)
+    bounds = np.concatenate([[0], np.cumsum(per_customer)])
     customers = np.empty((settings.days, per_day), dtype=np.int64)
     multiplied, genuine = [], []
     for d in range(settings.days):
