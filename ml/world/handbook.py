@@ -1,11 +1,8 @@
-"""The Fraud Detection Handbook's generative constants and transaction draw (chapter 3),
-shared by the simulator (ml/world/simulator.py) and the scheduled shifts of the world
-(ml/world/shifts.py)."""
+"""The Fraud Detection Handbook's generative constants (chapter 3), shared by the simulator
+(ml/world/simulator.py), its transaction draw (ml/world/draws.py) and the scheduled shifts of
+the world (ml/world/shifts.py)."""
 
 from __future__ import annotations
-
-import numpy as np
-import pandas as pd
 
 from ml.platform.settings import SimulationSettings
 
@@ -38,40 +35,6 @@ STREAMS = (
     "customer_frauds",
     "reports",
 )
-
-
-def draw_transactions(
-    customers: pd.DataFrame,
-    offsets: np.ndarray,
-    counts: np.ndarray,
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Time of day, amount and terminal pick of ``counts[customer, day]`` transactions each.
-
-    Returns ``(customer, day, time_of_day, amount, pick)`` for the kept transactions, ``day`` being
-    the column of ``counts`` and ``pick`` the index into the customer's terminals. Times outside
-    the day and customers without terminals are dropped, as in the handbook.
-    """
-    mean_amount = customers["mean_amount"].to_numpy()
-    std_amount = customers["std_amount"].to_numpy()
-    nb_terminals = np.diff(offsets)
-    cell = np.repeat(np.arange(counts.size, dtype=np.int64), counts.ravel())
-    customer, day = np.divmod(cell, counts.shape[1])
-    n = len(cell)
-
-    time_of_day = np.floor(rng.normal(TIME_OF_DAY_MEAN, TIME_OF_DAY_STD, size=n)).astype(np.int64)
-    amount = rng.normal(mean_amount[customer], std_amount[customer])
-    # The handbook redraws negative amounts; amounts that would round to 0.00 are redrawn too,
-    # because the landing contract requires tx_amount > 0.
-    redraw = np.flatnonzero(amount < MIN_AMOUNT)
-    while len(redraw):
-        amount[redraw] = rng.uniform(0, 2 * mean_amount[customer[redraw]])
-        redraw = redraw[amount[redraw] < MIN_AMOUNT]
-    amount = np.round(amount, 2)
-    pick = rng.integers(0, np.maximum(nb_terminals[customer], 1))
-
-    keep = (time_of_day >= 0) & (time_of_day < SECONDS_PER_DAY) & (nb_terminals[customer] > 0)
-    return tuple(a[keep] for a in (customer, day, time_of_day, amount, pick))
 
 
 def compromised_per_day(settings: SimulationSettings) -> tuple[int, int]:

@@ -128,48 +128,48 @@ def write_landing(
         root=root, days=[from_day + dt.timedelta(days=i) for i in range(last - first + 1)]
     )
 
-    tx = world.transactions
-    tx_days = tx["tx_time_days"].to_numpy()
-    tx_table = pa.Table.from_pandas(tx[list(TRANSACTIONS_SCHEMA.names)], preserve_index=False).cast(
-        TRANSACTIONS_SCHEMA
+    # Tables are built a day at a time in the writing threads, from the compact ledger: no
+    # full-length table or copy is made (17.7M rows in a world of 10x the default size).
+    ledger = world.ledger
+    tx_bounds = ledger.day_bounds
+    reports = ledger.reports()
+    report_bounds = np.searchsorted(
+        reports["report_seconds"] // SECONDS_PER_DAY, np.arange(world.settings.days + 1)
     )
-    tx_bounds = np.searchsorted(tx_days, np.arange(world.settings.days + 1))
 
-    reports = world.fraud_reports
-    report_seconds = (
-        reports["reported_at"].to_numpy() - np.datetime64(world.start, "us")
-    ) // np.timedelta64(1, "s")
-    report_days = report_seconds.astype(np.int64) // SECONDS_PER_DAY
-    report_table = pa.Table.from_pandas(
-        reports[list(FRAUD_REPORTS_SCHEMA.names)], preserve_index=False
-    ).cast(FRAUD_REPORTS_SCHEMA)
-    report_bounds = np.searchsorted(report_days, np.arange(world.settings.days + 1))
+    def transactions(offset: int) -> pa.Table:
+        columns = ledger.columns(int(tx_bounds[offset]), int(tx_bounds[offset + 1]))
+        return pa.Table.from_pydict(columns, schema=TRANSACTIONS_SCHEMA)
+
+    def fraud_reports(offset: int) -> pa.Table:
+        rows = slice(int(report_bounds[offset]), int(report_bounds[offset + 1]))
+        columns = {
+            "transaction_id": reports["transaction_id"][rows],
+            "reported_at": ledger.datetime(reports["report_seconds"][rows]),
+            "fraud_scenario": reports["fraud_scenario"][rows],
+        }
+        return pa.Table.from_pydict(columns, schema=FRAUD_REPORTS_SCHEMA)
 
     jobs = []
     for offset, day in zip(range(first, last + 1), result.days, strict=True):
-        day_reports = _rows(report_table, report_bounds, offset)
-        jobs.append((_rows(tx_table, tx_bounds, offset), TRANSACTIONS.file_path(root, day)))
-        jobs.append((day_reports, FRAUD_REPORTS.file_path(root, day)))
-        result.fraud_reports += day_reports.num_rows
+        jobs.append((transactions, offset, TRANSACTIONS.file_path(root, day)))
+        jobs.append((fraud_reports, offset, FRAUD_REPORTS.file_path(root, day)))
+        result.fraud_reports += int(report_bounds[offset + 1] - report_bounds[offset])
     # parquet encoding releases the GIL: write files on all cores
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        result.files = list(pool.map(lambda job: _write_atomically(*job), jobs))
+        result.files = list(pool.map(lambda job: _write_atomically(job[0](job[1]), job[2]), jobs))
 
-    written = tx.iloc[tx_bounds[first] : tx_bounds[last + 1]]
-    result.transactions = len(written)
-    frauds = written[written["tx_fraud"] == 1]
-    result.frauds = len(frauds)
-    result.frauds_by_scenario = {
-        int(k): int(v) for k, v in frauds["tx_fraud_scenario"].value_counts().sort_index().items()
-    }
-    horizon_end = np.datetime64(world.end + dt.timedelta(days=1), "us")
-    result.reports_pending = int((frauds["reported_at"].to_numpy() >= horizon_end).sum())
+    lo, hi = int(tx_bounds[first]), int(tx_bounds[last + 1])
+    result.transactions = hi - lo
+    written = (ledger.frauds >= lo) & (ledger.frauds < hi)
+    result.frauds = int(written.sum())
+    scenarios, counts = np.unique(
+        ledger.scenario[ledger.fraud_rows(ledger.frauds[written])], return_counts=True
+    )
+    result.frauds_by_scenario = {int(k): int(v) for k, v in zip(scenarios, counts, strict=True)}
+    horizon = world.settings.days * SECONDS_PER_DAY
+    result.reports_pending = int((ledger.report_seconds[written] >= horizon).sum())
     return result
-
-
-def _rows(table: pa.Table, bounds: np.ndarray, offset: int) -> pa.Table:
-    """Rows ``bounds[offset]:bounds[offset + 1]`` of ``table`` (zero-copy)."""
-    return table.slice(int(bounds[offset]), int(bounds[offset + 1] - bounds[offset]))
 
 
 def parse_day(value: str | None, option: str = "day") -> dt.date | None:

@@ -53,6 +53,7 @@ import pandas as pd
 from ml.platform.settings import SimulationSettings
 from ml.world import handbook
 from ml.world.card_testing import card_testing
+from ml.world.draws import draw_transactions
 from ml.world.shift_rows import (
     ACTIVITY,
     BASE,
@@ -295,7 +296,9 @@ def _shift_activity(
     add_days = np.flatnonzero(factor > 1)
     if not len(add_days):
         return rows
-    added = _extra_transactions(customers, offsets, neighbours, add_days, factor[add_days] - 1, rng)
+    added = _extra_transactions(
+        customers, offsets, neighbours, settings.terminals, add_days, factor[add_days] - 1, rng
+    )
     n = len(added["time"])
     added_day = day_of(added["time"])
     scenario = np.zeros(n, dtype=rows["scenario"].dtype)
@@ -327,6 +330,7 @@ def _extra_transactions(
     customers: pd.DataFrame,
     offsets: np.ndarray,
     neighbours: np.ndarray,
+    n_terminals: int,
     days: np.ndarray,
     rate_factor: np.ndarray,
     rng: np.random.Generator,
@@ -335,14 +339,23 @@ def _extra_transactions(
     per customer and listed day (same time-of-day, amount and terminal distributions)."""
     rate = customers["mean_nb_tx_per_day"].to_numpy()[:, None] * rate_factor[None, :]
     counts = rng.poisson(rate)
-    customer, day_index, time_of_day, amount, pick = handbook.draw_transactions(
-        customers, offsets, counts, rng
+    drawn = draw_transactions(
+        customers["mean_amount"].to_numpy(),
+        customers["std_amount"].to_numpy(),
+        counts,
+        days,
+        lambda first, last: (
+            np.diff(offsets[first : last + 1]),
+            neighbours[offsets[first] : offsets[last]],
+        ),
+        n_terminals,
+        rng,
     )
     return {
-        "time": days[day_index] * handbook.SECONDS_PER_DAY + time_of_day,
-        "customer": customer,
-        "terminal": neighbours[offsets[customer] + pick],
-        "amount": amount,
+        "time": drawn.seconds,
+        "customer": drawn.customer,
+        "terminal": drawn.terminal,
+        "amount": drawn.amount,
     }
 
 

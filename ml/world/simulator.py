@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from scipy.spatial import cKDTree
 
 from ml.platform.settings import SimulationSettings
+from ml.world.draws import Drawn, daily_counts, draw_transactions
 from ml.world.handbook import (
     AREA_SIZE,
     CUSTOMER_COMPROMISE_DAYS,
@@ -49,8 +50,9 @@ from ml.world.handbook import (
     STREAMS,
     TERMINAL_COMPROMISE_DAYS,
     compromised_per_day,
-    draw_transactions,
 )
+from ml.world.ledger import ROW_BLOCK, Ledger, time_order
+from ml.world.neighbours import TerminalGrid, terminals_within_radius
 from ml.world.shifts import apply_drift
 
 #: The frames of a simulated world that define it (its drift tables aside).
@@ -83,12 +85,15 @@ class SimulatedWorld:
 
     ``card_tested_customers``: one row per (day, customer_id) whose card was tested that day by
     the card-testing drift (scenario 4; empty without that drift).
+
+    ``ledger``: the transactions, compact (ml/world/ledger.py); ``transactions`` is built from it
+    on first use (the landing writer reads the ledger, a day at a time).
     """
 
     settings: SimulationSettings
     customers: pd.DataFrame
     terminals: pd.DataFrame
-    transactions: pd.DataFrame
+    ledger: Ledger
     compromised_terminals: pd.DataFrame
     compromised_customers: pd.DataFrame
     card_tested_customers: pd.DataFrame = field(
@@ -104,20 +109,18 @@ class SimulatedWorld:
         """Last simulated day (inclusive)."""
         return self.settings.start + dt.timedelta(days=self.settings.days - 1)
 
+    @cached_property
+    def transactions(self) -> pd.DataFrame:
+        return self.ledger.frame()
+
     @property
     def fraud_reports(self) -> pd.DataFrame:
-        """One row per fraud report (one per fraudulent transaction), ordered by report time.
+        """One row per fraud report (one per fraudulent transaction), ordered by report time
+        (transaction_id, reported_at, fraud_scenario).
 
         Includes reports dated after the horizon; the landing writer holds those back.
         """
-        frauds = self.transactions.loc[
-            self.transactions["tx_fraud"] == 1,
-            ["transaction_id", "reported_at", "tx_fraud_scenario"],
-        ]
-        reports = frauds.rename(columns={"tx_fraud_scenario": "fraud_scenario"})
-        return reports.sort_values(["reported_at", "transaction_id"], kind="stable").reset_index(
-            drop=True
-        )
+        return self.ledger.fraud_reports()
 
 
 def simulate(settings: SimulationSettings | None = None) -> SimulatedWorld:
@@ -135,18 +138,38 @@ def simulate(settings: SimulationSettings | None = None) -> SimulatedWorld:
     )
     customers = _customer_profiles(settings.customers, streams["customers"])
     terminals = _terminal_profiles(settings.terminals, streams["terminals"])
-    offsets, neighbours = _terminals_within_radius(customers, terminals, settings.radius)
-    customers["nb_terminals"] = np.diff(offsets)
-
-    tx = _transactions(customers, offsets, neighbours, settings.days, streams["transactions"])
-    genuine_amount = tx["amount"].copy()
-    compromised_terminals, compromised_customers = _add_frauds(tx, settings, streams)
-
-    delays = streams["reports"].integers(
-        0, settings.label_delay_days * SECONDS_PER_DAY, size=len(tx["time"]), endpoint=True
+    drawn = _transactions(customers, terminals, settings, streams["transactions"])
+    customers["nb_terminals"] = drawn.nb_terminals
+    order, day_bounds = time_order(drawn.seconds, settings.days)
+    scenario = np.zeros(len(order), dtype=np.int8)
+    compromised_terminals, compromised_customers, genuine = _add_frauds(
+        drawn, scenario, settings, streams
     )
+    high = settings.label_delay_days * SECONDS_PER_DAY
+    fields = {
+        "start": settings.start,
+        "seconds": drawn.seconds,
+        "customer": drawn.customer,
+        "terminal": drawn.terminal,
+        "amount": drawn.amount,
+        "scenario": scenario,
+        "order": order,
+        "day_bounds": day_bounds,
+        "genuine_rows": genuine[0],
+        "genuine_amounts": genuine[1],
+    }
     drift_tables = {}
-    if settings.drift:
+    if not settings.drift:
+        fields["frauds"], delays = _fraud_delays(scenario, order, high, streams["reports"])
+        fields["report_seconds"] = drawn.seconds[order[fields["frauds"]]] + delays
+        ledger = Ledger(**fields)
+    else:
+        # drift works on full time-ordered arrays, as the simulator made them before it was compact
+        tx = Ledger(**fields, frauds=np.empty(0, np.int64), report_seconds=np.empty(0, np.int64))
+        tx = tx.time_ordered()
+        genuine_amount = tx.pop("genuine")
+        delays = streams["reports"].integers(0, high, size=len(tx["time"]), endpoint=True)
+        offsets, neighbours = _terminals_within_radius(customers, terminals, settings.radius)
         drifted = apply_drift(
             tx,
             genuine_amount=genuine_amount,
@@ -158,36 +181,16 @@ def simulate(settings: SimulationSettings | None = None) -> SimulatedWorld:
             neighbours=neighbours,
             settings=settings,
         )
-        tx, genuine_amount, delays = drifted.tx, drifted.genuine_amount, drifted.delays
+        ledger = Ledger.from_time_ordered(
+            settings.start, settings.days, drifted.tx, drifted.genuine_amount, drifted.delays
+        )
         compromised_terminals = drifted.compromised_terminals
         drift_tables["card_tested_customers"] = drifted.card_tested_customers
-    start_us = np.datetime64(settings.start, "us")
-    seconds = tx["time"]
-    reported_seconds = seconds + delays
-    reported_at = start_us + reported_seconds.astype("timedelta64[s]")
-    reported_at[tx["fraud"] == 0] = np.datetime64("NaT")
-
-    transactions = pd.DataFrame(
-        {
-            "transaction_id": np.arange(len(seconds), dtype=np.int64),
-            "tx_datetime": start_us + seconds.astype("timedelta64[s]"),
-            "tx_time_seconds": seconds,
-            "tx_time_days": seconds // SECONDS_PER_DAY,
-            "customer_id": tx["customer"],
-            "terminal_id": tx["terminal"],
-            "tx_amount": tx["amount"],
-            "tx_fraud": tx["fraud"],
-            "tx_fraud_scenario": tx["scenario"],
-            "reported_at": reported_at,
-            "genuine_amount": genuine_amount,
-        },
-        copy=False,  # the arrays are ours: skip pandas' consolidating copy
-    )
     return SimulatedWorld(
         settings=settings,
         customers=customers,
         terminals=terminals,
-        transactions=transactions,
+        ledger=ledger,
         compromised_terminals=compromised_terminals,
         compromised_customers=compromised_customers,
         **drift_tables,
@@ -221,70 +224,56 @@ def _terminal_profiles(n: int, rng: np.random.Generator) -> pd.DataFrame:
     )
 
 
+def _xy(customers: pd.DataFrame, terminals: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    return (
+        customers[["x_customer", "y_customer"]].to_numpy(),
+        terminals[["x_terminal", "y_terminal"]].to_numpy(),
+    )
+
+
 def _terminals_within_radius(
     customers: pd.DataFrame, terminals: pd.DataFrame, radius: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """CSR adjacency: customer c may use terminals ``neighbours[offsets[c]:offsets[c + 1]]``."""
-    customer_tree = cKDTree(customers[["x_customer", "y_customer"]].to_numpy())
-    terminal_tree = cKDTree(terminals[["x_terminal", "y_terminal"]].to_numpy())
-    pairs = customer_tree.sparse_distance_matrix(terminal_tree, radius, output_type="ndarray")
-    # Pairs grow with customers x terminals (37.6M in a world of 10x the default customers and
-    # terminals): sort one int64 key (customer, terminal) in place rather than lexsort the two
-    # columns (2.8 s instead of 11.1 s there), and drop the distances early.
-    key = pairs["i"].astype(np.int64) * len(terminals) + pairs["j"]
-    del pairs
-    key.sort()
-    customer_of_pair, neighbours = np.divmod(key, len(terminals))
-    del key
-    counts = np.bincount(customer_of_pair, minlength=len(customers))
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    return offsets, neighbours
+    return terminals_within_radius(*_xy(customers, terminals), radius)
 
 
 def _transactions(
     customers: pd.DataFrame,
-    offsets: np.ndarray,
-    neighbours: np.ndarray,
-    days: int,
+    terminals: pd.DataFrame,
+    settings: SimulationSettings,
     rng: np.random.Generator,
-) -> dict[str, np.ndarray]:
-    """Genuine transactions, ordered by time then generation order (customer, day, draw).
-
-    ``by_customer`` holds the time-order positions of the transactions in generation order.
-    """
-    n_customers = len(customers)
-    counts = rng.poisson(
-        customers["mean_nb_tx_per_day"].to_numpy()[:, None], size=(n_customers, days)
+) -> Drawn:
+    """Genuine transactions in generation order (customer, day, draw), each customer's terminals
+    found when its picks are drawn."""
+    customer_xy, terminal_xy = _xy(customers, terminals)
+    grid = TerminalGrid(terminal_xy, settings.radius)
+    counts = daily_counts(customers["mean_nb_tx_per_day"].to_numpy(), settings.days, rng)
+    return draw_transactions(
+        customers["mean_amount"].to_numpy(),
+        customers["std_amount"].to_numpy(),
+        counts,
+        np.arange(settings.days),
+        lambda first, last: grid.within_radius(customer_xy[first:last]),
+        settings.terminals,
+        rng,
     )
-    customer, day, time_of_day, amount, pick = draw_transactions(customers, offsets, counts, rng)
-    terminal = neighbours[offsets[customer] + pick]
-    seconds = day * SECONDS_PER_DAY + time_of_day
-    order = np.argsort(seconds, kind="stable")
-    # Generation order lists transactions customer by customer, day by day; its inverse
-    # permutation gives their positions in time order (used by scenario 3 to find windows).
-    by_customer = np.empty_like(order)
-    by_customer[order] = np.arange(len(order))
-    return {
-        "by_customer": by_customer,
-        "time": seconds[order],
-        "customer": customer[order],
-        "terminal": terminal[order],
-        "amount": amount[order],
-        "fraud": np.zeros(len(order), dtype=np.int32),
-        "scenario": np.zeros(len(order), dtype=np.int32),
-    }
 
 
 def _add_frauds(
-    tx: dict[str, np.ndarray], settings: SimulationSettings, streams: dict[str, np.random.Generator]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Apply the three fraud scenarios in place, in order; return who was compromised when."""
-    day = tx["time"] // SECONDS_PER_DAY
+    tx: Drawn,
+    scenario: np.ndarray,
+    settings: SimulationSettings,
+    streams: dict[str, np.random.Generator],
+) -> tuple[pd.DataFrame, pd.DataFrame, tuple[np.ndarray, np.ndarray]]:
+    """Apply the three fraud scenarios in place (amounts, ``scenario``), in order, block by block
+    of rows; return who was compromised when, and the rows scenario 3 multiplied with their
+    genuine amounts."""
+    blocks = [slice(first, first + ROW_BLOCK) for first in range(0, len(scenario), ROW_BLOCK)]
 
     # (1) Large amounts.
-    large = tx["amount"] > LARGE_AMOUNT_THRESHOLD
-    tx["fraud"][large] = 1
-    tx["scenario"][large] = SCENARIO_LARGE_AMOUNT
+    for rows in blocks:
+        scenario[rows][tx.amount[rows] > LARGE_AMOUNT_THRESHOLD] = SCENARIO_LARGE_AMOUNT
 
     terminals_per_day, customers_per_day = compromised_per_day(settings)
 
@@ -297,35 +286,60 @@ def _add_frauds(
     compromised = np.zeros((settings.terminals, settings.days), dtype=bool)
     for d, chosen in enumerate(terminals):
         compromised[chosen, d : d + TERMINAL_COMPROMISE_DAYS] = True
-    on_compromised = compromised[tx["terminal"], day]
-    tx["fraud"][on_compromised] = 1
-    tx["scenario"][on_compromised] = SCENARIO_TERMINAL
+    for rows in blocks:
+        on = compromised[tx.terminal[rows], tx.seconds[rows] // SECONDS_PER_DAY]
+        scenario[rows][on] = SCENARIO_TERMINAL
+    del compromised
 
-    # (3) Compromised customers, day after day so that overlapping windows compound.
+    # (3) Compromised customers, day after day so that overlapping windows compound. Rows are
+    # by customer, then day: a customer's window is one range of rows.
     rng = streams["customer_frauds"]
     per_day = customers_per_day
-    by_customer = tx["by_customer"]  # per customer, days in order
-    bounds = np.searchsorted(tx["customer"][by_customer], np.arange(settings.customers + 1))
-    days_by_customer = day[by_customer]
+    per_customer = np.zeros(settings.customers, dtype=np.int64)
+    for rows in blocks:  # (a searchsorted of the narrow ids would make an int64 copy of them)
+        per_customer += np.bincount(tx.customer[rows], minlength=settings.customers)
+    bounds = np.concatenate([[0], np.cumsum(per_customer)])
     customers = np.empty((settings.days, per_day), dtype=np.int64)
+    multiplied, genuine = [], []
     for d in range(settings.days):
         customers[d] = rng.choice(settings.customers, size=per_day, replace=False)
         rows = []
         for c in customers[d]:
             lo, hi = bounds[c], bounds[c + 1]
             first, last = np.searchsorted(
-                days_by_customer[lo:hi], [d, d + CUSTOMER_COMPROMISE_DAYS]
+                tx.seconds[lo:hi] // SECONDS_PER_DAY, [d, d + CUSTOMER_COMPROMISE_DAYS]
             )
-            rows.append(by_customer[lo + first : lo + last])
+            rows.append(np.arange(lo + first, lo + last))
         window = np.concatenate(rows)
         frauds = rng.choice(window, size=len(window) // CUSTOMER_FRAUD_SHARE_DIVISOR, replace=False)
-        tx["amount"][frauds] = np.round(tx["amount"][frauds] * CUSTOMER_FRAUD_AMOUNT_FACTOR, 2)
-        tx["fraud"][frauds] = 1
-        tx["scenario"][frauds] = SCENARIO_CUSTOMER
-
+        multiplied.append(frauds)
+        genuine.append(tx.amount[frauds])
+        tx.amount[frauds] = np.round(tx.amount[frauds] * CUSTOMER_FRAUD_AMOUNT_FACTOR, 2)
+        scenario[frauds] = SCENARIO_CUSTOMER
+    # a row's genuine amount is the one before its first multiplication
+    rows, first = np.unique(np.concatenate(multiplied), return_index=True)
     return (
         _compromise_table(terminals, "terminal_id"),
         _compromise_table(customers, "customer_id"),
+        (rows, np.concatenate(genuine)[first]),
+    )
+
+
+def _fraud_delays(
+    scenario: np.ndarray, order: np.ndarray, high: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Report delays ``U{0 .. high}`` seconds, drawn for every transaction in time order (block by
+    block, the same numbers as at once): the time positions of the frauds and their delays."""
+    frauds, delays = [], []
+    for first in range(0, len(order), ROW_BLOCK):
+        rows = order[first : first + ROW_BLOCK]
+        drawn = rng.integers(0, high, size=len(rows), endpoint=True)
+        fraud = np.flatnonzero(scenario[rows])
+        frauds.append(first + fraud)
+        delays.append(drawn[fraud])
+    return (
+        np.concatenate(frauds or [np.empty(0, np.int64)]),
+        np.concatenate(delays or [np.empty(0, np.int64)]),
     )
 
 
