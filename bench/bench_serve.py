@@ -112,28 +112,16 @@ def set_up(args: argparse.Namespace, workdir: Path) -> pd.DataFrame:
 
 
 def register_champion(rt, gold: pd.DataFrame) -> None:
-    import mlflow
-    import mlflow.sklearn
-    from mlflow.models import infer_signature
+    """Fit gradient boosting on ``gold`` and register it as the champion, as ml train registers."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     from ml.lifecycle.data import feature_matrix
+    from ml.lifecycle.registry import CHAMPION
+    from ml.lifecycle.train import register_fitted
 
     x = feature_matrix(gold, rt.settings.model.features)
     model = HistGradientBoostingClassifier(random_state=0).fit(x, gold["tx_fraud"].to_numpy())
-    client = rt.registry()
-    mlflow.set_experiment(rt.settings.mlflow.experiment)
-    with mlflow.start_run(run_name="bench_serve"):
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            signature=infer_signature(x, model.predict_proba(x)),
-            registered_model_name=rt.model_name,
-            pip_requirements=mlflow.sklearn.get_default_pip_requirements(),
-            pyfunc_predict_fn="predict_proba",  # as ml train logs it
-            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
-        )
-    client.set_registered_model_alias(rt.model_name, "champion", info.registered_model_version)
+    register_fitted(rt, model, x, CHAMPION, run_name="bench_serve")
 
 
 def feature_rows(live: pd.DataFrame) -> tuple[list[str], np.ndarray]:
