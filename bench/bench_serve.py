@@ -45,6 +45,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
+from bench_model import ml_environment  # bench/ is the script's folder, hence on sys.path
 from rich.console import Console
 from rich.table import Table
 
@@ -55,19 +56,13 @@ console = Console()
 
 def environment(workdir: Path) -> dict[str, str]:
     return {
-        "FRAUDOPS_DUCKDB_PATH": str(workdir / "warehouse.duckdb"),
+        **ml_environment(workdir, workdir / "warehouse.duckdb", "bench_serve"),
         "FRAUDOPS_LANDING_ROOT": str(workdir / "landing"),
         "FRAUDOPS__LANDING__ROOT": str(workdir / "landing"),
         # a fresh inference log per run (a restart would restore the previous run's)
         "FRAUDOPS__SERVING__LOG_DIR": str(workdir / f"serving-{time.strftime('%Y%m%dT%H%M%S')}"),
-        "FRAUDOPS_SETTINGS_FILE": str(workdir / "none.yaml"),
-        "FRAUDOPS__DBT__PROJECT_DIR": str(REPO_ROOT),
-        "FRAUDOPS__DBT__PROFILES_DIR": str(REPO_ROOT),
-        "FRAUDOPS__MLFLOW__TRACKING_URI": f"sqlite:///{workdir}/mlflow.db",
-        "FRAUDOPS__MLFLOW__ARTIFACT_LOCATION": str(workdir / "mlartifacts"),
-        "FRAUDOPS__MLFLOW__EXPERIMENT": "bench_serve",
+        # mlflow models serve reads the tracking URI of MLflow's own variable
         "MLFLOW_TRACKING_URI": f"sqlite:///{workdir}/mlflow.db",
-        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
         # mlflow models serve runs `uvicorn` from the PATH
         "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
         "DBT_TARGET_PATH": str(workdir / "target"),
