@@ -64,6 +64,20 @@ SILVER_REPORTS = "silver.int_fraud_reports_deduplicated"
 FEATURE_TABLE = "gold.transaction_features"
 
 
+def _dbt_env(workdir: Path) -> dict[str, str]:
+    """dbt's environment for a warehouse built in ``workdir`` from the landing files under it."""
+    return {
+        "FRAUDOPS_DUCKDB_PATH": str(workdir / "warehouse.duckdb"),
+        "FRAUDOPS_LANDING_ROOT": str(workdir / "landing"),
+        "DBT_LOG_PATH": str(workdir / "logs"),
+    }
+
+
+def _dbt(args: list[str], workdir: Path, env: dict[str, str]) -> DbtResult:
+    """``dbt ARGS`` on the repository's project, its target folder in ``workdir``."""
+    return run_dbt(args, project_dir=REPO_ROOT, target_path=workdir / "target", env=env)
+
+
 def _rate(rows: int, seconds: float) -> str:
     return f"{rows / seconds:,.0f}" if seconds > 0 else "-"
 
@@ -95,11 +109,7 @@ def run(args: argparse.Namespace, workdir: Path, console: Console) -> bool:
         customers=args.customers, terminals=args.terminals, days=args.days, seed=args.seed
     )
     landing_root = workdir / "landing"
-    env = {
-        "FRAUDOPS_DUCKDB_PATH": str(workdir / "warehouse.duckdb"),
-        "FRAUDOPS_LANDING_ROOT": str(landing_root),
-        "DBT_LOG_PATH": str(workdir / "logs"),
-    }
+    env = _dbt_env(workdir)
     load_before = os.getloadavg()[0]
 
     # (a) simulator
@@ -111,14 +121,9 @@ def run(args: argparse.Namespace, workdir: Path, console: Console) -> bool:
     n_landed = landed.transactions
 
     # (b) dbt: landing files -> bronze -> silver -> gold on a fresh DuckDB file
-    run_dbt(["seed"], project_dir=REPO_ROOT, target_path=workdir / "target", env=env)
+    _dbt(["seed"], workdir, env)
     seeded = time.perf_counter()
-    result = run_dbt(
-        ["run", *MEDALLION],
-        project_dir=REPO_ROOT,
-        target_path=workdir / "target",
-        env=env,
-    )
+    result = _dbt(["run", *MEDALLION], workdir, env)
     dbt_seconds = time.perf_counter() - seeded
     model_times = {
         unique_id.split(".")[-1]: float(node["execution_time"])
@@ -127,12 +132,7 @@ def run(args: argparse.Namespace, workdir: Path, console: Console) -> bool:
     # best of --repeat: the model again on its own
     feature_runs = [model_times["transaction_features"]]
     for _ in range(args.repeat - 1):
-        rerun = run_dbt(
-            ["run", "--select", "transaction_features", "--full-refresh"],
-            project_dir=REPO_ROOT,
-            target_path=workdir / "target",
-            env=env,
-        )
+        rerun = _dbt(["run", "--select", "transaction_features", "--full-refresh"], workdir, env)
         feature_runs.append(rerun.timing("transaction_features"))
 
     # (c) pandas on the same silver rows, then the equality check
@@ -270,25 +270,16 @@ def _incremental_step(
 ) -> IncrementalStep:
     """Build every day but the last in a fresh warehouse, land the last day, build again
     (incrementally) and time transaction_features; compare the table with the full build's."""
-    env = {
-        "FRAUDOPS_DUCKDB_PATH": str(workdir / "warehouse.duckdb"),
-        "FRAUDOPS_LANDING_ROOT": str(workdir / "landing"),
-        "DBT_LOG_PATH": str(workdir / "logs"),
-    }
+    env = _dbt_env(workdir)
     last_day = world.end
 
     def build() -> tuple[DbtResult, float]:
         started = time.perf_counter()
-        result = run_dbt(
-            ["run", *MEDALLION],
-            project_dir=REPO_ROOT,
-            target_path=workdir / "target",
-            env=env,
-        )
+        result = _dbt(["run", *MEDALLION], workdir, env)
         return result, time.perf_counter() - started
 
     write_landing(world, workdir / "landing", to_day=last_day - dt.timedelta(days=1))
-    run_dbt(["seed"], project_dir=REPO_ROOT, target_path=workdir / "target", env=env)
+    _dbt(["seed"], workdir, env)
     _, first_seconds = build()
     write_landing(world, workdir / "landing", from_day=last_day, to_day=last_day)
     step, step_seconds = build()

@@ -66,6 +66,22 @@ def build(
     return warehouse, timings
 
 
+def ml_environment(workdir: Path, warehouse: Path, experiment: str) -> dict[str, str]:
+    """Environment pointing ``ml`` (this process's settings and the ``ml`` processes a benchmark
+    starts) at ``warehouse``, the repository's dbt project, no settings file, and MLflow stores
+    under ``workdir`` (experiment ``experiment``)."""
+    return {
+        "FRAUDOPS_DUCKDB_PATH": str(warehouse),
+        "FRAUDOPS_SETTINGS_FILE": str(workdir / "none.yaml"),
+        "FRAUDOPS__DBT__PROJECT_DIR": str(REPO_ROOT),
+        "FRAUDOPS__DBT__PROFILES_DIR": str(REPO_ROOT),
+        "FRAUDOPS__MLFLOW__TRACKING_URI": f"sqlite:///{workdir}/mlflow.db",
+        "FRAUDOPS__MLFLOW__ARTIFACT_LOCATION": str(workdir / "mlartifacts"),
+        "FRAUDOPS__MLFLOW__EXPERIMENT": experiment,
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    }
+
+
 def add_build_arguments(parser: argparse.ArgumentParser, landing: bool = True) -> None:
     """The options of a benchmark that needs the default world built (or reuses a build)."""
     parser.add_argument(

@@ -36,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_model import add_build_arguments, build
+from bench_model import add_build_arguments, build, ml_environment
 from rich.console import Console
 from rich.table import Table
 
@@ -54,19 +54,6 @@ from ml.platform.tables import PREDICTION_EXPLANATIONS, PREDICTIONS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUDGET_SECONDS = 10.0
-
-
-def _environment(workdir: Path, warehouse: Path) -> dict[str, str]:
-    return {
-        "FRAUDOPS_DUCKDB_PATH": str(warehouse),
-        "FRAUDOPS_SETTINGS_FILE": str(workdir / "none.yaml"),
-        "FRAUDOPS__DBT__PROJECT_DIR": str(REPO_ROOT),
-        "FRAUDOPS__DBT__PROFILES_DIR": str(REPO_ROOT),
-        "FRAUDOPS__MLFLOW__TRACKING_URI": f"sqlite:///{workdir}/mlflow.db",
-        "FRAUDOPS__MLFLOW__ARTIFACT_LOCATION": str(workdir / "mlartifacts"),
-        "FRAUDOPS__MLFLOW__EXPERIMENT": "bench_score",
-        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-    }
 
 
 def prepare_champion(console: Console, candidates: list[str] | None, retrain: bool) -> str:
@@ -196,7 +183,7 @@ def main() -> None:
             console.print(
                 "built: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()), highlight=False
             )
-        env = _environment(workdir, warehouse)
+        env = ml_environment(workdir, warehouse, "bench_score")
         if args.hyperparameters:
             env["FRAUDOPS__TRAINING__HYPERPARAMETERS"] = json.dumps(args.hyperparameters)
         os.environ.update(env)

@@ -45,6 +45,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
+from bench_model import ml_environment  # bench/ is the script's folder, hence on sys.path
 from rich.console import Console
 from rich.table import Table
 
@@ -55,19 +56,13 @@ console = Console()
 
 def environment(workdir: Path) -> dict[str, str]:
     return {
-        "FRAUDOPS_DUCKDB_PATH": str(workdir / "warehouse.duckdb"),
+        **ml_environment(workdir, workdir / "warehouse.duckdb", "bench_serve"),
         "FRAUDOPS_LANDING_ROOT": str(workdir / "landing"),
         "FRAUDOPS__LANDING__ROOT": str(workdir / "landing"),
         # a fresh inference log per run (a restart would restore the previous run's)
         "FRAUDOPS__SERVING__LOG_DIR": str(workdir / f"serving-{time.strftime('%Y%m%dT%H%M%S')}"),
-        "FRAUDOPS_SETTINGS_FILE": str(workdir / "none.yaml"),
-        "FRAUDOPS__DBT__PROJECT_DIR": str(REPO_ROOT),
-        "FRAUDOPS__DBT__PROFILES_DIR": str(REPO_ROOT),
-        "FRAUDOPS__MLFLOW__TRACKING_URI": f"sqlite:///{workdir}/mlflow.db",
-        "FRAUDOPS__MLFLOW__ARTIFACT_LOCATION": str(workdir / "mlartifacts"),
-        "FRAUDOPS__MLFLOW__EXPERIMENT": "bench_serve",
+        # mlflow models serve reads the tracking URI of MLflow's own variable
         "MLFLOW_TRACKING_URI": f"sqlite:///{workdir}/mlflow.db",
-        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
         # mlflow models serve runs `uvicorn` from the PATH
         "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
         "DBT_TARGET_PATH": str(workdir / "target"),
@@ -112,28 +107,16 @@ def set_up(args: argparse.Namespace, workdir: Path) -> pd.DataFrame:
 
 
 def register_champion(rt, gold: pd.DataFrame) -> None:
-    import mlflow
-    import mlflow.sklearn
-    from mlflow.models import infer_signature
+    """Fit gradient boosting on ``gold`` and register it as the champion, as ml train registers."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     from ml.lifecycle.data import feature_matrix
+    from ml.lifecycle.registry import CHAMPION
+    from ml.lifecycle.train import register_fitted
 
     x = feature_matrix(gold, rt.settings.model.features)
     model = HistGradientBoostingClassifier(random_state=0).fit(x, gold["tx_fraud"].to_numpy())
-    client = rt.registry()
-    mlflow.set_experiment(rt.settings.mlflow.experiment)
-    with mlflow.start_run(run_name="bench_serve"):
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            signature=infer_signature(x, model.predict_proba(x)),
-            registered_model_name=rt.model_name,
-            pip_requirements=mlflow.sklearn.get_default_pip_requirements(),
-            pyfunc_predict_fn="predict_proba",  # as ml train logs it
-            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
-        )
-    client.set_registered_model_alias(rt.model_name, "champion", info.registered_model_version)
+    register_fitted(rt, model, x, CHAMPION, run_name="bench_serve")
 
 
 def feature_rows(live: pd.DataFrame) -> tuple[list[str], np.ndarray]:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,10 @@ from ml.platform import lineage
 from ml.platform.errors import DataNotReadyError, TrackingError, first_line
 from ml.platform.runtime import Runtime
 from ml.platform.settings import Settings
+
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
+    from mlflow.models.model import ModelInfo
 
 MODEL_ARTIFACT = "model"
 #: The logged model's outputs (pyfunc: predict_proba), in class order: the last is the fraud score.
@@ -222,9 +226,6 @@ def _train_candidate(
     parent_tags: dict[str, str],
 ) -> CandidateResult:
     import mlflow
-    import mlflow.sklearn
-    from mlflow.models import ModelSignature, infer_signature
-    from mlflow.types import ColSpec, Schema
 
     features = settings.model.features
     params = models.candidate_params(name, settings.training.hyperparameters)
@@ -236,26 +237,11 @@ def _train_candidate(
             mlflow.log_input(dataset, context=context, tags=tags)
         pipeline = fit_candidate(name, split.train, settings)
         scores, test_metrics = evaluate_candidate(pipeline, split.test, settings)
-        x_example = data.feature_matrix(split.test.head(5), features)
-        # outputs named: predict_proba's columns, in class order (tx_fraud 0, 1)
-        signature = ModelSignature(
-            inputs=infer_signature(data.feature_matrix(split.train.head(1000), features)).inputs,
-            outputs=Schema([ColSpec("double", column) for column in OUTPUT_COLUMNS]),
+        info = log_model(
+            pipeline,
+            data.feature_matrix(split.train.head(1000), features),
+            data.feature_matrix(split.test.head(5), features),
         )
-        with _without_pickle_warning():
-            info = mlflow.sklearn.log_model(
-                pipeline,
-                name=MODEL_ARTIFACT,
-                signature=signature,
-                input_example=x_example,
-                pip_requirements=mlflow.sklearn.get_default_pip_requirements(),
-                pyfunc_predict_fn="predict_proba",
-                # cloudpickle, MLflow's default on Databricks: loading a skops model imports skops,
-                # whose trusted-types scan imports every sklearn module (~5 s of each `ml score`,
-                # bench/bench_score.py), and MLflow gates both formats behind the same
-                # MLFLOW_ALLOW_PICKLE_DESERIALIZATION flag (skops' allow-list comes from the model).
-                serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
-            )
         test_dataset = datasets["testing"][0]
         mlflow.log_metrics(finite(test_metrics), model_id=info.model_id, dataset=test_dataset)
         labels = split.test[settings.model.label].to_numpy()
@@ -284,9 +270,6 @@ def _best(results: list[CandidateResult]) -> CandidateResult:
 def _register(
     best: CandidateResult, windows: Windows, settings: Settings, tags: dict[str, str]
 ) -> str:
-    import mlflow
-    from mlflow import MlflowClient
-
     version_tags = {
         **tags,
         **windows.as_dict(),
@@ -294,15 +277,78 @@ def _register(
         "run_id": best.run_id,
         **{f"test_{k}": f"{v:.6g}" for k, v in best.metrics.items()},
     }
+    version = register_version(best.model_uri, settings.model.name, CHALLENGER, version_tags)
+    return str(version.version)
+
+
+# --- logging and registering a model (also of a model fitted elsewhere: register_fitted) --------
+
+
+def log_model(model: Any, signature_x: pd.DataFrame, example_x: pd.DataFrame) -> ModelInfo:
+    """Log a fitted classifier in the active run as artifact ``model``, as ``ml train`` logs
+    each candidate: sklearn flavor whose pyfunc predicts ``predict_proba``, cloudpickled, with a
+    signature whose inputs are ``signature_x``'s columns and types and whose outputs are named
+    :data:`OUTPUT_COLUMNS`, and ``example_x`` as the input example."""
+    import mlflow
+    import mlflow.sklearn
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types import ColSpec, Schema
+
+    # outputs named: predict_proba's columns, in class order (tx_fraud 0, 1)
+    signature = ModelSignature(
+        inputs=infer_signature(signature_x).inputs,
+        outputs=Schema([ColSpec("double", column) for column in OUTPUT_COLUMNS]),
+    )
+    with _without_pickle_warning():
+        return mlflow.sklearn.log_model(
+            model,
+            name=MODEL_ARTIFACT,
+            signature=signature,
+            input_example=example_x,
+            pip_requirements=mlflow.sklearn.get_default_pip_requirements(),
+            pyfunc_predict_fn="predict_proba",
+            # cloudpickle, MLflow's default on Databricks: loading a skops model imports skops,
+            # whose trusted-types scan imports every sklearn module (~5 s of each `ml score`,
+            # bench/bench_score.py), and MLflow gates both formats behind the same
+            # MLFLOW_ALLOW_PICKLE_DESERIALIZATION flag (skops' allow-list comes from the model).
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+        )
+
+
+def register_version(
+    model_uri: str, name: str, alias: str | None, tags: dict[str, str] | None = None
+) -> ModelVersion:
+    """Register ``model_uri`` as a new version of ``name`` (with ``tags``) and move ``alias``
+    to it (none if ``None``); a registry that refuses is a one-line :class:`TrackingError`."""
+    import mlflow
+    from mlflow import MlflowClient
+
     try:
-        version = mlflow.register_model(best.model_uri, settings.model.name, tags=version_tags)
-        MlflowClient().set_registered_model_alias(settings.model.name, CHALLENGER, version.version)
+        version = mlflow.register_model(model_uri, name, tags=tags)
+        if alias:
+            MlflowClient().set_registered_model_alias(name, alias, version.version)
     except Exception as exc:
         raise TrackingError(
-            f"could not register {settings.model.name} in the model registry ({first_line(exc)}); "
+            f"could not register {name} in the model registry ({first_line(exc)}); "
             "check mlflow.registry_uri"
         ) from None
-    return str(version.version)
+    return version
+
+
+def register_fitted(
+    rt: Runtime, model: Any, x: pd.DataFrame, alias: str | None, run_name: str
+) -> ModelVersion:
+    """Register a classifier fitted on ``x`` outside ``ml train`` (benchmarks, tests) as a new
+    version of the runtime's model, exactly as ``ml train`` registers its best candidate: logged
+    by :func:`log_model` (signature of ``x``'s first 1,000 rows, its first 5 as the input
+    example) in a new run ``run_name`` of the runtime's experiment, then registered by
+    :func:`register_version` with ``alias``. The version's ``run_id`` is that run's."""
+    import mlflow
+
+    rt.configure_mlflow()
+    with mlflow.start_run(run_name=run_name):
+        info = log_model(model, x.head(1000), x.head(5))
+    return register_version(info.model_uri, rt.model_name, alias)
 
 
 def load_training_split(rt: Runtime) -> tuple[Split, str]:

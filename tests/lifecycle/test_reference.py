@@ -10,7 +10,11 @@ import pytest
 
 from ml.lifecycle.reference import assign_bins, compute_reference, ensure_feature_reference
 from ml.platform.runtime import Runtime
-from ml.platform.tables import FEATURE_REFERENCE, FEATURE_REFERENCE_SAMPLE
+from ml.platform.tables import (
+    FEATURE_REFERENCE,
+    FEATURE_REFERENCE_SAMPLE,
+    SCORING_SOURCE_COLUMNS,
+)
 
 
 @pytest.fixture
@@ -47,16 +51,9 @@ def test_assign_bins_uses_lower_open_upper_closed_intervals():
 
 def test_reference_rows_follow_the_architecture_columns(training):
     bins, sample = compute_reference(training, ["amount", "night"]).for_model("fraud_detector", "3")
-    assert list(bins.columns) == [
-        "model_name",
-        "model_version",
-        "feature",
-        "bin_index",
-        "bin_lower",
-        "bin_upper",
-        "expected_fraction",
-    ]
-    assert list(sample.columns) == ["model_name", "model_version", "feature", "value"]
+    # the columns, in order, of the tables dbt declares (ml.platform.tables, dbt_project.yml)
+    assert list(bins.columns) == list(SCORING_SOURCE_COLUMNS["feature_reference"])
+    assert list(sample.columns) == list(SCORING_SOURCE_COLUMNS["feature_reference_sample"])
     assert set(bins["model_version"]) == {"3"}
     assert bins.groupby("feature")["expected_fraction"].sum().tolist() == pytest.approx([1.0, 1.0])
 

@@ -83,6 +83,16 @@ def test_rows_of_one_request_are_scored_in_time_order(stub_server) -> None:
     assert counts == [3, 1, 2]
 
 
+#: One bad value in an otherwise good row: test id -> (column, value); each is a 422.
+BAD_VALUES = {
+    "unparseable-timestamp": ("tx_datetime", "yesterday"),
+    "negative-amount": ("tx_amount", -0.01),
+    "amount-above-contract": ("tx_amount", 1e9),
+    "id-not-a-number": ("customer_id", "abc"),
+    "before-min-event-date": ("tx_datetime", "1999-12-31T23:59:59"),
+}
+
+
 def bad_requests() -> list:
     good = transaction(1)
     missing = {k: v for k, v in good.items() if k != "tx_amount"}
@@ -90,35 +100,11 @@ def bad_requests() -> list:
         pytest.param(
             "application/json", {"dataframe_records": [missing]}, 422, id="missing-column"
         ),
-        pytest.param(
-            "application/json",
-            {"dataframe_records": [{**good, "tx_datetime": "yesterday"}]},
-            422,
-            id="unparseable-timestamp",
-        ),
-        pytest.param(
-            "application/json",
-            {"dataframe_records": [{**good, "tx_amount": -0.01}]},
-            422,
-            id="negative-amount",
-        ),
-        pytest.param(
-            "application/json",
-            {"dataframe_records": [{**good, "tx_amount": 1e9}]},
-            422,
-            id="amount-above-contract",
-        ),
-        pytest.param(
-            "application/json",
-            {"dataframe_records": [{**good, "customer_id": "abc"}]},
-            422,
-            id="id-not-a-number",
-        ),
-        pytest.param(
-            "application/json",
-            {"dataframe_records": [{**good, "tx_datetime": "1999-12-31T23:59:59"}]},
-            422,
-            id="before-min-event-date",
+        *(
+            pytest.param(
+                "application/json", {"dataframe_records": [{**good, column: value}]}, 422, id=name
+            )
+            for name, (column, value) in BAD_VALUES.items()
         ),
         pytest.param(
             "application/json", {"dataframe_records": [good, good]}, 422, id="duplicate-id"

@@ -167,10 +167,9 @@ def add_dummy_version(
     ``extra_column`` adds an input the feature table does not have (a signature mismatch);
     ``with_reference`` logs the training reference artifact as ml train does.
     """
-    import mlflow
-    import mlflow.sklearn
-    from mlflow.models import infer_signature
     from sklearn.dummy import DummyClassifier
+
+    from ml.lifecycle.train import register_fitted
 
     settings = reg.settings
     frame = reg.trained.frame.head(2000)
@@ -179,24 +178,11 @@ def add_dummy_version(
     if extra_column:
         x[extra_column] = x["tx_amount"] ** 2
     model = DummyClassifier(strategy="prior").fit(x, frame["tx_fraud"].to_numpy())
-    reg.client()
-    mlflow.set_experiment("fraudops-test")
-    with mlflow.start_run(run_name="dummy"):
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            signature=infer_signature(x, model.predict_proba(x)),
-            registered_model_name=reg.name,
-            pip_requirements=mlflow.sklearn.get_default_pip_requirements(),  # no slow inference
-            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,  # as ml train
-        )
-        if with_reference:
-            ref = reference.compute_reference(x, list(x.columns))
-            mlflow.log_dict({"features": ref.to_dict()}, reference.ARTIFACT_FILE)
-    version = str(info.registered_model_version)
-    if alias:
-        reg.client().set_registered_model_alias(reg.name, alias, version)
-    return version
+    version = register_fitted(reg.rt, model, x, alias, run_name="dummy")  # as reg.name
+    if with_reference:
+        ref = reference.compute_reference(x, list(x.columns))
+        reg.client().log_dict(version.run_id, {"features": ref.to_dict()}, reference.ARTIFACT_FILE)
+    return str(version.version)
 
 
 def scores_of(reg: Reg, version: str, frame: pd.DataFrame) -> np.ndarray:

@@ -200,32 +200,21 @@ def serving_env(root: Path) -> dict[str, str]:
 
 def register_champion(rt, gold: pd.DataFrame) -> str:
     """Fit a logistic regression on ``gold``'s model features and register it as the
-    champion (what ml train + promote leave behind, minus the evaluation)."""
-    import mlflow
-    import mlflow.sklearn
-    from mlflow.models import infer_signature
+    champion, as ml train registers a model (what ml train + promote leave behind, minus the
+    evaluation)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     from ml.lifecycle.data import feature_matrix
+    from ml.lifecycle.registry import CHAMPION
+    from ml.lifecycle.train import register_fitted
 
     x = feature_matrix(gold, rt.settings.model.features)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
     model.fit(x, gold["tx_fraud"].to_numpy())
-    client = rt.registry()
-    mlflow.set_experiment(rt.settings.mlflow.experiment)
-    with mlflow.start_run(run_name="serving-test"):
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            signature=infer_signature(x, model.predict_proba(x)),
-            registered_model_name=rt.model_name,
-            pip_requirements=mlflow.sklearn.get_default_pip_requirements(),
-        )
-    version = str(info.registered_model_version)
-    client.set_registered_model_alias(rt.model_name, "champion", version)
-    return version
+    version = register_fitted(rt, model, x, CHAMPION, run_name="serving-test")
+    return str(version.version)
 
 
 def free_port() -> int:

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 import pytest
-from typer.testing import CliRunner
 
-from ml.cli import app
 from ml.platform.settings import DriftEvent, SimulationSettings
 from ml.world.landing import read_landing
 from ml.world.simulator import simulate
@@ -17,19 +15,10 @@ from ml.world.simulator import simulate
 SIZE = ["--customers", "80", "--terminals", "300", "--days", "12", "--seed", "4"]
 
 
-@pytest.fixture(autouse=True)
-def _isolated(isolated_cli: Path) -> None:
-    """No project settings file or environment override leaks in (conftest.isolated_cli)."""
-
-
-def _run(*args: str):
-    return CliRunner().invoke(app, ["simulate", *args])
-
-
-def test_drift_options_inject_card_testing_from_the_date(tmp_path: Path) -> None:
+def test_drift_options_inject_card_testing_from_the_date(simulate_cli, tmp_path: Path) -> None:
     root = tmp_path / "landing"
     # when card testing of 3 cards a day starts on day 8
-    result = _run(
+    result = simulate_cli(
         *SIZE,
         "--drift",
         "card_testing",
@@ -65,8 +54,8 @@ def test_drift_options_inject_card_testing_from_the_date(tmp_path: Path) -> None
     assert tested["tx_datetime"].min() >= dt.datetime(2018, 4, 8)
 
 
-def test_two_kinds_with_an_end_day(tmp_path: Path) -> None:
-    result = _run(
+def test_two_kinds_with_an_end_day(simulate_cli, tmp_path: Path) -> None:
+    result = simulate_cli(
         *SIZE,
         "--drift",
         "genuine_amount_shift",
@@ -85,11 +74,11 @@ def test_two_kinds_with_an_end_day(tmp_path: Path) -> None:
     assert "drift genuine_activity_shift" in result.output
 
 
-def test_drift_from_the_settings_file_is_used(tmp_path: Path) -> None:
+def test_drift_from_the_settings_file_is_used(simulate_cli, tmp_path: Path) -> None:
     (tmp_path / "fraudops.yaml").write_text(
         "simulation:\n  drift:\n    kind: terminal_compromise_rate\n    start: 2018-04-03\n    strength: 9\n"
     )
-    result = _run(*SIZE, "--landing-root", str(tmp_path / "landing"))
+    result = simulate_cli(*SIZE, "--landing-root", str(tmp_path / "landing"))
     assert result.exit_code == 0, result.output
     assert (
         "drift terminal_compromise_rate" in result.output
@@ -113,8 +102,10 @@ def test_drift_from_the_settings_file_is_used(tmp_path: Path) -> None:
         ),
     ],
 )
-def test_drift_user_errors_end_in_one_line(tmp_path: Path, args: list[str], message: str) -> None:
-    result = _run(*SIZE, *args, "--landing-root", str(tmp_path / "landing"))
+def test_drift_user_errors_end_in_one_line(
+    simulate_cli, tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = simulate_cli(*SIZE, *args, "--landing-root", str(tmp_path / "landing"))
     assert result.exit_code == 1, result.output
     assert message in result.output
     assert "Traceback" not in result.output

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
 
-from ml.cli import app
 from ml.platform.settings import SimulationSettings
 from ml.world.landing import TRANSACTIONS, read_landing, validate_landing_file
 from ml.world.simulator import simulate
@@ -17,19 +15,10 @@ from ml.world.simulator import simulate
 SIZE = ["--customers", "60", "--terminals", "300", "--days", "12", "--seed", "4"]
 
 
-@pytest.fixture(autouse=True)
-def _isolated(isolated_cli: Path) -> None:
-    """No project settings file or environment override leaks in (conftest.isolated_cli)."""
-
-
-def _run(*args: str):
-    return CliRunner().invoke(app, ["simulate", *args])
-
-
-def test_simulate_writes_every_day_and_prints_a_summary(tmp_path: Path) -> None:
+def test_simulate_writes_every_day_and_prints_a_summary(simulate_cli, tmp_path: Path) -> None:
     root = tmp_path / "landing"
     # when
-    result = _run(
+    result = simulate_cli(
         *SIZE, "--start", "2023-01-30", "--label-delay-days", "3", "--landing-root", str(root)
     )
     # then
@@ -53,9 +42,9 @@ def test_simulate_writes_every_day_and_prints_a_summary(tmp_path: Path) -> None:
     assert all(not validate_landing_file(p) for p in root.rglob("*.parquet"))
 
 
-def test_simulate_writes_a_sub_range_of_days(tmp_path: Path) -> None:
+def test_simulate_writes_a_sub_range_of_days(simulate_cli, tmp_path: Path) -> None:
     root = tmp_path / "landing"
-    result = _run(
+    result = simulate_cli(
         *SIZE, "--from-day", "2018-04-05", "--to-day", "2018-04-06", "--landing-root", str(root)
     )
     assert result.exit_code == 0, result.output
@@ -69,13 +58,15 @@ def test_simulate_writes_a_sub_range_of_days(tmp_path: Path) -> None:
     assert landed.column("transaction_id").to_pylist() == day["transaction_id"].tolist()
 
 
-def test_settings_file_values_are_used_and_options_override_them(tmp_path: Path) -> None:
+def test_settings_file_values_are_used_and_options_override_them(
+    simulate_cli, tmp_path: Path
+) -> None:
     # given a project settings file with a landing root and a size
     (tmp_path / "fraudops.yaml").write_text(
         "landing:\n  root: from_file\nsimulation:\n  customers: 30\n  terminals: 300\n  days: 3\n"
     )
     # when only the number of days is overridden
-    result = _run("--days", "2")
+    result = simulate_cli("--days", "2")
     # then the file's root and size are used with the option's days
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "from_file" / "transactions").iterdir()) == [
@@ -115,8 +106,10 @@ def test_settings_file_values_are_used_and_options_override_them(tmp_path: Path)
         ),
     ],
 )
-def test_user_errors_end_in_one_line(tmp_path: Path, args: list[str], message: str) -> None:
-    result = _run(*SIZE, *args, "--landing-root", str(tmp_path / "landing"))
+def test_user_errors_end_in_one_line(
+    simulate_cli, tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = simulate_cli(*SIZE, *args, "--landing-root", str(tmp_path / "landing"))
     assert result.exit_code == 1
     assert message in result.output
     assert "Traceback" not in result.output and "fraudops.yaml" not in result.output
@@ -124,11 +117,14 @@ def test_user_errors_end_in_one_line(tmp_path: Path, args: list[str], message: s
     assert not (tmp_path / "landing").exists()
 
 
-def test_dates_have_one_style_and_a_bad_one_is_a_usage_error(tmp_path: Path) -> None:
+def test_dates_have_one_style_and_a_bad_one_is_a_usage_error(simulate_cli, tmp_path: Path) -> None:
     # every date option of every command reads YYYY-MM-DD (typer's DateTime, metavar YYYY-MM-DD)
-    result = CliRunner().invoke(
-        app,
-        ["simulate", *SIZE, "--from-day", "2018-02-30", "--landing-root", str(tmp_path / "l")],
+    result = simulate_cli(
+        *SIZE,
+        "--from-day",
+        "2018-02-30",
+        "--landing-root",
+        str(tmp_path / "l"),
         env={"COLUMNS": "200"},
     )
     assert result.exit_code == 2
