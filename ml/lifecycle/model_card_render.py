@@ -73,6 +73,13 @@ def _figure(width: float = 5.2, height: float = 4.0) -> tuple[Any, Any]:
     return plt.subplots(figsize=(width, height))
 
 
+def _unit_square_svg(fig: Any, ax: Any, *, x: str, y: str, title: str, legend: str) -> str:
+    """A curve chart of rates (both axes 0..1, a little headroom above 1), labelled, as SVG."""
+    ax.set(xlabel=x, ylabel=y, title=title, xlim=(0, 1), ylim=(0, 1.02))
+    ax.legend(loc=legend)
+    return _svg(fig)
+
+
 def curve_charts(evaluation: dict[str, Any], label: str) -> dict[str, str]:
     """PR, ROC and reliability charts of the re-scored test window (SVG markup)."""
     from sklearn.metrics import (
@@ -96,28 +103,21 @@ def curve_charts(evaluation: dict[str, Any], label: str) -> dict[str, str]:
         ax.axhline(
             labels.mean(), color="grey", linestyle=":", label=f"fraud rate {labels.mean():.4f}"
         )
-        ax.set(
-            xlabel="recall",
-            ylabel="precision",
-            title="Precision-recall",
-            xlim=(0, 1),
-            ylim=(0, 1.02),
+        charts["pr"] = _unit_square_svg(
+            fig, ax, x="recall", y="precision", title="Precision-recall", legend="upper right"
         )
-        ax.legend(loc="upper right")
-        charts["pr"] = _svg(fig)
         fpr, tpr, _ = roc_curve(labels, scores)
         fig, ax = _figure()
         ax.plot(fpr, tpr, label=f"{label} (AUC {roc_auc_score(labels, scores):.3f})")
         ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
-        ax.set(
-            xlabel="false positive rate",
-            ylabel="true positive rate",
+        charts["roc"] = _unit_square_svg(
+            fig,
+            ax,
+            x="false positive rate",
+            y="true positive rate",
             title="ROC",
-            xlim=(0, 1),
-            ylim=(0, 1.02),
+            legend="lower right",
         )
-        ax.legend(loc="lower right")
-        charts["roc"] = _svg(fig)
     calibration = evaluation["calibration"]
     fig, ax = _figure()
     ax.plot(calibration["mean_score"], calibration["fraud_rate"], marker="o", label="score deciles")

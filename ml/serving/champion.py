@@ -11,7 +11,6 @@ sees half of one; the old model is freed when the last request using it returns.
 from __future__ import annotations
 
 import logging
-import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import pandas as pd
 from ml.lifecycle.loaded_model import LoadedModel, SignatureMismatchError, load_model
 from ml.lifecycle.registry import CHAMPION, NEEDS_CHAMPION, version_by_alias
 from ml.platform.errors import ModelRegistryError
+from ml.serving.periodic import Periodic
 
 log = logging.getLogger("ml.serving")
 
@@ -100,11 +100,9 @@ class ChampionWatcher:
         self.name = name
         self.alias = alias
         self._columns = tuple(state_columns)
-        self._poll_seconds = poll_seconds
         self._loader = loader
         self._current: ServedModel | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._poller = Periodic("champion-poll", poll_seconds, self._poll)
         self.swaps = 0
         self.last_error: str | None = None
 
@@ -144,26 +142,20 @@ class ChampionWatcher:
         log.info("%s@%s: v%s -> v%s", self.name, self.alias, previous, version.version)
         return True
 
-    def _run(self) -> None:
-        while not self._stop.wait(self._poll_seconds):
-            try:
-                self.poll_once()
-                self.last_error = None
-            except Exception as exc:  # keep serving the current model; retry at the next poll
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("champion poll failed (still serving v%s): %s", self._version(), exc)
+    def _poll(self) -> None:
+        try:
+            self.poll_once()
+            self.last_error = None
+        except Exception as exc:  # keep serving the current model; retry at the next poll
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.warning("champion poll failed (still serving v%s): %s", self._version(), exc)
 
     def _version(self) -> str | None:
         return self._current.version if self._current else None
 
     def start(self) -> None:
         """Poll in a daemon thread until :meth:`stop`."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="champion-poll", daemon=True)
-            self._thread.start()
+        self._poller.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
+        self._poller.stop()

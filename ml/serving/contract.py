@@ -23,7 +23,7 @@ import datetime as dt
 import io
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,16 +147,21 @@ def _require(columns: Mapping[str, Sequence[Any]], fields: Sequence[str], what: 
     return rows
 
 
+def _spelled(value: Any, number: Callable[[str], int | float]) -> Any:
+    """``value``, or if it is a string the ``number`` it spells (``None`` if it spells none)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return number(value.strip())
+    except ValueError:
+        return None
+
+
 def _integers(values: Sequence[Any], column: str) -> np.ndarray:
     out = np.empty(len(values), dtype=np.int64)
     for k, value in enumerate(values):
-        number = value
-        if isinstance(value, str):
-            try:
-                number = int(value.strip())
-            except ValueError:
-                number = None
-        elif isinstance(value, float) and value.is_integer():
+        number = _spelled(value, int)
+        if isinstance(value, float) and value.is_integer():
             number = int(value)
         if isinstance(number, bool) or not isinstance(number, int):
             raise invalid(f"row {k}: {column} must be a whole number, got {value!r}")
@@ -192,12 +197,7 @@ def _timestamps(values: Sequence[Any], column: str, landing: LandingSettings) ->
 def _amounts(values: Sequence[Any], landing: LandingSettings) -> np.ndarray:
     out = np.empty(len(values), dtype=np.float64)
     for k, value in enumerate(values):
-        number = value
-        if isinstance(value, str):
-            try:
-                number = float(value)
-            except ValueError:
-                number = None
+        number = _spelled(value, float)
         if isinstance(number, bool) or not isinstance(number, int | float):
             raise invalid(f"row {k}: tx_amount must be a number, got {value!r}")
         if not (math.isfinite(number) and 0 <= number <= landing.max_tx_amount):

@@ -27,6 +27,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ml.serving.periodic import Periodic
+
 log = logging.getLogger("ml.serving")
 
 PREDICTIONS_FOLDER = "predictions"
@@ -81,8 +83,7 @@ class InferenceLog:
         }
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._flusher = Periodic("inference-log", flush_seconds, self._flush_in_background)
         self._files = 0
         self.rows_written = 0
         initialise_log(self.folder)
@@ -135,24 +136,18 @@ class InferenceLog:
             self.rows_written += written
             return written
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.flush_seconds):
-            try:
-                self.flush()
-            except Exception:  # a full disk must not stop the server; retried next time
-                log.exception("inference log flush failed")
+    def _flush_in_background(self) -> None:
+        try:
+            self.flush()
+        except Exception:  # a full disk must not stop the server; retried next time
+            log.exception("inference log flush failed")
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="inference-log", daemon=True)
-            self._thread.start()
+        self._flusher.start()
 
     def close(self) -> None:
         """Stop the flushing thread and write what is left."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
+        self._flusher.stop()
         self.flush()
 
 

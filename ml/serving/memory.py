@@ -111,15 +111,7 @@ class InMemoryFeatureState(FeatureState):
 
     def _add(self, transactions: TransactionRows) -> int:
         added = 0
-        rows = zip(
-            transactions.transaction_id.tolist(),
-            transactions.tx_us.tolist(),
-            transactions.customer_id.tolist(),
-            transactions.terminal_id.tolist(),
-            transactions.tx_amount.tolist(),
-            strict=True,
-        )
-        for tx_id, tx_us, customer_id, terminal_id, amount in rows:
+        for tx_id, tx_us, customer_id, terminal_id, amount in transactions.tuples():
             if tx_id in self._terminal_of:
                 continue
             second = tx_us // _US
@@ -143,9 +135,7 @@ class InMemoryFeatureState(FeatureState):
     def add_fraud_reports(self, reports: ReportRows) -> int:
         with self._lock:
             added = 0
-            for tx_id, reported_us in zip(
-                reports.transaction_id.tolist(), reports.reported_us.tolist(), strict=True
-            ):
+            for tx_id, reported_us in reports.tuples():
                 if tx_id in self._reports:
                     continue
                 self._reports[tx_id] = reported_us
@@ -202,15 +192,7 @@ class InMemoryFeatureState(FeatureState):
             # every window is bounded on both sides: recording the whole batch first gives each
             # row exactly the earlier rows (in time, then transaction_id order)
             self._add(transactions)
-            rows = zip(
-                transactions.transaction_id.tolist(),
-                transactions.tx_us.tolist(),
-                transactions.customer_id.tolist(),
-                transactions.terminal_id.tolist(),
-                transactions.tx_amount.tolist(),
-                strict=True,
-            )
-            values = [self._row(*row) for row in rows]
+            values = [self._row(*row) for row in transactions.tuples()]
             return FeatureBatch(
                 transactions.transaction_id.copy(),
                 self._columns,

@@ -11,9 +11,9 @@ the windows, as tx_epoch_s in silver, and full microseconds where the SQL compar
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
@@ -49,9 +49,58 @@ def _one_microseconds(value: Any) -> int:
     raise TypeError(f"not a timestamp: {value!r}")
 
 
+class _Rows:
+    """What transactions and reports share: one array per field, each read from a contract
+    column. ``COLUMNS``: field -> (contract column, dtype; ``None`` for a timestamp, held in µs)."""
+
+    COLUMNS: ClassVar[dict[str, tuple[str, Any]]]
+    transaction_id: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.transaction_id)
+
+    @classmethod
+    def _read(cls, values: Callable[[str], Any]) -> Self:
+        """The rows whose contract column ``c`` holds ``values(c)``."""
+        return cls(
+            **{
+                field: to_microseconds(values(column))
+                if dtype is None
+                else np.asarray(values(column), dtype=dtype)
+                for field, (column, dtype) in cls.COLUMNS.items()
+            }
+        )
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> Self:
+        """From a frame with the contract's columns (silver's work as well)."""
+        return cls._read(lambda column: frame[column])
+
+    @classmethod
+    def from_records(cls, records: Iterable[Mapping[str, Any]]) -> Self:
+        """From mappings with the contract's keys (a request body, a log line)."""
+        records = list(records)
+        return cls._read(lambda column: [r[column] for r in records])
+
+    def take(self, index: np.ndarray | slice) -> Self:
+        return type(self)(**{field: getattr(self, field)[index] for field in self.COLUMNS})
+
+    def tuples(self) -> Iterator[tuple[Any, ...]]:
+        """Each row's values in field order, as Python numbers (no numpy scalar per value)."""
+        return zip(*(getattr(self, field).tolist() for field in self.COLUMNS), strict=True)
+
+
 @dataclass(frozen=True)
-class TransactionRows:
+class TransactionRows(_Rows):
     """Transactions, one array per column (tx_us: tx_datetime in µs)."""
+
+    COLUMNS = {
+        "transaction_id": ("transaction_id", np.int64),
+        "tx_us": ("tx_datetime", None),
+        "customer_id": ("customer_id", np.int64),
+        "terminal_id": ("terminal_id", np.int64),
+        "tx_amount": ("tx_amount", np.float64),
+    }
 
     transaction_id: np.ndarray
     tx_us: np.ndarray
@@ -59,73 +108,22 @@ class TransactionRows:
     terminal_id: np.ndarray
     tx_amount: np.ndarray
 
-    def __len__(self) -> int:
-        return len(self.transaction_id)
-
-    @classmethod
-    def from_frame(cls, frame: pd.DataFrame) -> TransactionRows:
-        """From a frame with the landing contract's columns (silver's work as well)."""
-        return cls(
-            transaction_id=frame["transaction_id"].to_numpy(np.int64),
-            tx_us=to_microseconds(frame["tx_datetime"]),
-            customer_id=frame["customer_id"].to_numpy(np.int64),
-            terminal_id=frame["terminal_id"].to_numpy(np.int64),
-            tx_amount=frame["tx_amount"].to_numpy(np.float64),
-        )
-
-    @classmethod
-    def from_records(cls, records: Iterable[Mapping[str, Any]]) -> TransactionRows:
-        """From mappings with the landing contract's keys (a request body, a log line)."""
-        records = list(records)
-        return cls(
-            transaction_id=np.array([r["transaction_id"] for r in records], dtype=np.int64),
-            tx_us=to_microseconds([r["tx_datetime"] for r in records]),
-            customer_id=np.array([r["customer_id"] for r in records], dtype=np.int64),
-            terminal_id=np.array([r["terminal_id"] for r in records], dtype=np.int64),
-            tx_amount=np.array([r["tx_amount"] for r in records], dtype=np.float64),
-        )
-
-    def take(self, index: np.ndarray | slice) -> TransactionRows:
-        return TransactionRows(
-            self.transaction_id[index],
-            self.tx_us[index],
-            self.customer_id[index],
-            self.terminal_id[index],
-            self.tx_amount[index],
-        )
-
     def in_time_order(self) -> TransactionRows:
         """Sorted by (time, transaction_id): the order of the tie rule."""
         return self.take(np.lexsort((self.transaction_id, self.tx_us)))
 
 
 @dataclass(frozen=True)
-class ReportRows:
+class ReportRows(_Rows):
     """Fraud reports: the transaction and when it was reported (reported_us, µs)."""
+
+    COLUMNS = {
+        "transaction_id": ("transaction_id", np.int64),
+        "reported_us": ("reported_at", None),
+    }
 
     transaction_id: np.ndarray
     reported_us: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.transaction_id)
-
-    @classmethod
-    def from_frame(cls, frame: pd.DataFrame) -> ReportRows:
-        return cls(
-            transaction_id=frame["transaction_id"].to_numpy(np.int64),
-            reported_us=to_microseconds(frame["reported_at"]),
-        )
-
-    @classmethod
-    def from_records(cls, records: Iterable[Mapping[str, Any]]) -> ReportRows:
-        records = list(records)
-        return cls(
-            transaction_id=np.array([r["transaction_id"] for r in records], dtype=np.int64),
-            reported_us=to_microseconds([r["reported_at"] for r in records]),
-        )
-
-    def take(self, index: np.ndarray | slice) -> ReportRows:
-        return ReportRows(self.transaction_id[index], self.reported_us[index])
 
 
 @dataclass(frozen=True)

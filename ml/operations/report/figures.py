@@ -70,19 +70,16 @@ def _base_layout(fig: Any, height: int) -> None:
     )
 
 
+def _full_height(fig: Any, kind: str, first: Any, last: Any, **style: Any) -> None:
+    """A ``kind`` shape ("line", "rect") from ``first`` to ``last`` on the x axis, the plot's
+    full height."""
+    fig.add_shape(type=kind, xref="x", yref="paper", x0=first, x1=last, y0=0, y1=1, **style)
+
+
 def _mark_days(fig: Any, marks: list[tuple[pd.Timestamp, str, str]], dash: str = "dot") -> None:
     """Vertical lines (dotted by default) with a label at the top, on every x axis (shared)."""
     for day, text, colour in marks:
-        fig.add_shape(
-            type="line",
-            xref="x",
-            yref="paper",
-            x0=day,
-            x1=day,
-            y0=0,
-            y1=1,
-            line={"color": colour, "width": 1.5, "dash": dash},
-        )
+        _full_height(fig, "line", day, day, line={"color": colour, "width": 1.5, "dash": dash})
         fig.add_annotation(
             x=day,
             y=1.0,
@@ -102,10 +99,59 @@ def _mark_drifts(fig: Any, drifts: list[tuple[pd.Timestamp, str]]) -> None:
     _mark_days(fig, marks, dash="dash")
 
 
+def _line(
+    x: Any,
+    y: Any,
+    name: str,
+    colour: str,
+    *,
+    width: float = 2,
+    dash: str | None = None,
+    mode: str = "lines",
+    **trace: Any,
+) -> Any:
+    """A line trace in ``colour`` (dashed if ``dash``); ``trace``: more go.Scatter properties."""
+    import plotly.graph_objects as go
+
+    line = {"color": colour, "width": width}
+    if dash:
+        line["dash"] = dash
+    return go.Scatter(x=x, y=y, name=name, mode=mode, line=line, **trace)
+
+
+def _band(fig: Any, first: Any, last: Any, colour: str, opacity: float, **shape: Any) -> None:
+    """A shaded band from ``first`` to ``last`` on the x axis, behind the traces."""
+    _full_height(
+        fig,
+        "rect",
+        first,
+        last,
+        fillcolor=colour,
+        opacity=opacity,
+        line_width=0,
+        layer="below",
+        **shape,
+    )
+
+
+def _band_label(fig: Any, x: Any, text: str, *, at: str, size: int) -> None:
+    """Grey text starting at ``x``, inside the plot's ``at`` edge ("top" or "bottom")."""
+    fig.add_annotation(
+        x=x,
+        y=1 if at == "top" else 0,
+        xref="x",
+        yref="paper",
+        xanchor="left",
+        yanchor=at,
+        showarrow=False,
+        text=text,
+        font={"size": size, "color": "#495057"},
+    )
+
+
 def performance_figure(
     performance: pd.DataFrame, changes: pd.DataFrame, drifts: list[tuple[pd.Timestamp, str]] = ()
 ) -> Any:
-    import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     frame = _as_day(performance.copy(), "tx_date")
@@ -130,14 +176,14 @@ def performance_figure(
         custom = np.stack([rows["n_transactions"], rows["n_frauds"], rows["n_alerts"]], axis=-1)
         for row, column in ((1, "average_precision"), (2, "card_precision_at_k")):
             fig.add_trace(
-                go.Scatter(
-                    x=rows["tx_date"],
-                    y=rows[column],
-                    name=label,
+                _line(
+                    rows["tx_date"],
+                    rows[column],
+                    label,
+                    colours[str(version)],
                     legendgroup=label,
                     showlegend=row == 1,
                     mode="lines+markers",
-                    line={"color": colours[str(version)], "width": 2},
                     marker={"size": 5},
                     customdata=custom,
                     hovertemplate=f"{label}: %{{y:.3f}} (%{{customdata[1]}} frauds / %{{customdata[0]}} tx)<extra></extra>",
@@ -199,52 +245,32 @@ def alerts_figure(
             caught=("caught", "sum"), frauds=("frauds", "sum")
         )
         fig.add_trace(
-            go.Scatter(
-                x=daily["day"],
-                y=daily["caught"],
-                name="of which frauds",
+            _line(
+                daily["day"],
+                daily["caught"],
+                "of which frauds",
+                "#212529",
                 mode="lines+markers",
-                line={"color": "#212529", "width": 2},
                 marker={"size": 5},
                 hovertemplate="frauds among alerts: %{y}<extra></extra>",
             )
         )
         fig.add_trace(
-            go.Scatter(
-                x=daily["day"],
-                y=daily["frauds"],
-                name="all frauds",
-                mode="lines",
-                line={"color": "#c92a2a", "width": 1.5, "dash": "dash"},
+            _line(
+                daily["day"],
+                daily["frauds"],
+                "all frauds",
+                "#c92a2a",
+                width=1.5,
+                dash="dash",
                 hovertemplate="frauds (labels so far): %{y}<extra></extra>",
             )
         )
         last = alerts["day"].max()
         if mature_until is not None and mature_until < last:
-            fig.add_shape(
-                type="rect",
-                xref="x",
-                yref="paper",
-                x0=mature_until + pd.Timedelta(hours=12),
-                x1=last + pd.Timedelta(hours=12),
-                y0=0,
-                y1=1,
-                fillcolor="#adb5bd",
-                opacity=0.18,
-                line_width=0,
-                layer="below",
-            )
-            fig.add_annotation(
-                x=mature_until + pd.Timedelta(hours=12),
-                y=1,
-                xref="x",
-                yref="paper",
-                xanchor="left",
-                yanchor="top",
-                showarrow=False,
-                text="labels not mature yet",
-                font={"size": 11, "color": "#495057"},
-            )
+            immature = mature_until + pd.Timedelta(hours=12)
+            _band(fig, immature, last + pd.Timedelta(hours=12), "#adb5bd", 0.18)
+            _band_label(fig, immature, "labels not mature yet", at="top", size=11)
     fig.update_layout(barmode="stack", yaxis_title="transactions")
     _base_layout(fig, 380)
     _mark_drifts(fig, list(drifts))
@@ -324,36 +350,20 @@ def shade_spans(fig: Any, spans: list[tuple[Any, Any, str]]) -> None:
     """Shade the days that do not count (context.py), labelled at the bottom of the chart."""
     for first, last, label in spans:
         colour = next((c for key, c in SPAN_COLOURS.items() if label.endswith(key)), "#dee2e6")
-        fig.add_shape(
-            type="rect",
-            xref="x",
-            yref="paper",
-            x0=pd.Timestamp(first) - pd.Timedelta(hours=12),
-            x1=pd.Timestamp(last) + pd.Timedelta(hours=12),
-            y0=0,
-            y1=1,
-            fillcolor=colour,
-            opacity=0.22,
-            line_width=0,
-            layer="below",
+        first, last = pd.Timestamp(first), pd.Timestamp(last)
+        _band(
+            fig,
+            first - pd.Timedelta(hours=12),
+            last + pd.Timedelta(hours=12),
+            colour,
+            0.22,
             name=f"excluded: {label}",
         )
-        fig.add_annotation(
-            x=pd.Timestamp(first),
-            y=0,
-            xref="x",
-            yref="paper",
-            xanchor="left",
-            yanchor="bottom",
-            showarrow=False,
-            text=f"excluded: {label}",
-            font={"size": 10, "color": "#495057"},
-        )
+        _band_label(fig, first, f"excluded: {label}", at="bottom", size=10)
 
 
 def curves_figure(curve: pd.DataFrame, threshold: float) -> Any:
     """Precision-recall curve, and precision / recall against the alert threshold."""
-    import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     fig = make_subplots(
@@ -363,28 +373,10 @@ def curves_figure(curve: pd.DataFrame, threshold: float) -> Any:
         horizontal_spacing=0.1,
     )
     fig.add_trace(
-        go.Scatter(
-            x=curve["recall"],
-            y=curve["precision"],
-            name="precision-recall",
-            mode="lines",
-            line={"color": "#0072B2", "width": 2},
-        ),
-        row=1,
-        col=1,
+        _line(curve["recall"], curve["precision"], "precision-recall", "#0072B2"), row=1, col=1
     )
     for column, colour in (("precision", "#0072B2"), ("recall", "#D55E00")):
-        fig.add_trace(
-            go.Scatter(
-                x=curve["threshold"],
-                y=curve[column],
-                name=column,
-                mode="lines",
-                line={"color": colour, "width": 2},
-            ),
-            row=1,
-            col=2,
-        )
+        fig.add_trace(_line(curve["threshold"], curve[column], column, colour), row=1, col=2)
     fig.add_vline(x=threshold, line={"color": "#495057", "dash": "dot"}, row=1, col=2)
     fig.update_xaxes(title_text="recall", range=[0, 1], row=1, col=1)
     fig.update_yaxes(title_text="precision", range=[0, 1.05], row=1, col=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,12 +83,15 @@ def build_sections(
         + excluded,
         source=PERFORMANCE,
     )
-    if data.performance is not None:
-        perf.figure = performance_figure(data.performance, changes, drifts)
-        shade_spans(perf.figure, spans)
-    else:
-        perf.note = data.notes.get("performance")
-    sections.append(perf)
+    sections.append(
+        _time_chart(
+            perf,
+            data.performance,
+            lambda frame: performance_figure(frame, changes, drifts),
+            spans,
+            data,
+        )
+    )
 
     alerts = Section(
         "alerts",
@@ -98,15 +102,12 @@ def build_sections(
         "each day's top-k, is another list: see below.)" + excluded,
         source=data.alerts_source,
     )
-    mature_until = None
-    if data.alerts is not None:
-        last = data.alerts["day"].max()
-        mature_until = last - pd.Timedelta(days=settings.training.delay_days)
-        alerts.figure = alerts_figure(data.alerts, mature_until, drifts)
-        shade_spans(alerts.figure, spans)
-    else:
-        alerts.note = data.notes.get("alerts")
-    sections.append(alerts)
+
+    def draw_alerts(frame: pd.DataFrame) -> Any:
+        mature_until = frame["day"].max() - pd.Timedelta(days=settings.training.delay_days)
+        return alerts_figure(frame, mature_until, drifts)
+
+    sections.append(_time_chart(alerts, data.alerts, draw_alerts, spans, data))
 
     drift = Section(
         "drift",
@@ -199,6 +200,23 @@ def build_sections(
     sections.append(registry)
 
     return sections, _headline(data, settings, changes, drift_shown, k)
+
+
+def _time_chart(
+    section: Section,
+    frame: pd.DataFrame | None,
+    draw: Callable[[pd.DataFrame], Any],
+    spans: list[tuple[Any, Any, str]],
+    data: ReportData,
+) -> Section:
+    """``section`` with the chart ``draw`` makes of ``frame``, the days that do not count
+    (``spans``) shaded; or, when the table was not read (``frame`` None), the note saying why."""
+    if frame is None:
+        section.note = data.notes.get(section.key)
+    else:
+        section.figure = draw(frame)
+        shade_spans(section.figure, spans)
+    return section
 
 
 def _present(value: Any) -> bool:

@@ -11,6 +11,7 @@ the state is touched: a bad row rejects the request and changes nothing.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -23,21 +24,39 @@ from ml.serving.api.common import (
     request_id,
     serving_state,
 )
-from ml.serving.contract import FORMATS, RequestError, read_columns, transactions_from
+from ml.serving.contract import (
+    FORMATS,
+    TRANSACTION_FIELDS,
+    RequestError,
+    read_columns,
+    transactions_from,
+)
 
 router = APIRouter(tags=["mlflow"])
 
-TRANSACTION = {
-    "type": "object",
-    "properties": {
-        "transaction_id": {"type": "integer"},
-        "tx_datetime": {"type": "string", "example": "2018-09-01T12:00:00"},
-        "customer_id": {"type": "integer"},
-        "terminal_id": {"type": "integer"},
-        "tx_amount": {"type": "number", "minimum": 0},
-    },
-    "required": ["transaction_id", "tx_datetime", "customer_id", "terminal_id", "tx_amount"],
+#: The JSON schema of each contract column a request row may hold (the routes' OpenAPI docs).
+COLUMN_SCHEMAS = {
+    "transaction_id": {"type": "integer"},
+    "tx_datetime": {"type": "string", "example": "2018-09-01T12:00:00"},
+    "customer_id": {"type": "integer"},
+    "terminal_id": {"type": "integer"},
+    "tx_amount": {"type": "number", "minimum": 0},
+    "reported_at": {"type": "string", "example": "2018-09-03T08:00:00"},
+    "fraud_scenario": {"type": "integer"},
 }
+
+
+def row_schema(required: Sequence[str], optional: Sequence[str] = ()) -> dict[str, Any]:
+    """The OpenAPI schema of one request row: the contract's ``required`` columns, and
+    ``optional`` ones the route accepts (and ignores)."""
+    return {
+        "type": "object",
+        "properties": {column: COLUMN_SCHEMAS[column] for column in (*required, *optional)},
+        "required": list(required),
+    }
+
+
+TRANSACTION = row_schema(TRANSACTION_FIELDS)
 
 
 def request_body(row: dict[str, Any]) -> dict[str, Any]:

@@ -14,20 +14,12 @@ from ml.serving.api.common import (
     request_id,
     serving_state,
 )
-from ml.serving.api.mlflow_protocol import request_body
-from ml.serving.contract import read_columns, reports_from
+from ml.serving.api.mlflow_protocol import request_body, row_schema
+from ml.serving.contract import REPORT_FIELDS, read_columns, reports_from
 
 router = APIRouter(tags=["labels"])
 
-REPORT = {
-    "type": "object",
-    "properties": {
-        "transaction_id": {"type": "integer"},
-        "reported_at": {"type": "string", "example": "2018-09-03T08:00:00"},
-        "fraud_scenario": {"type": "integer"},
-    },
-    "required": ["transaction_id", "reported_at"],
-}
+REPORT = row_schema(REPORT_FIELDS, optional=("fraud_scenario",))
 
 
 @router.post(
