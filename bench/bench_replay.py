@@ -24,10 +24,10 @@ import argparse
 import datetime as dt
 import os
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
+from common import add_workdir_argument, workdir_of
 from rich.console import Console
 from rich.table import Table
 
@@ -70,12 +70,7 @@ def main() -> None:
     parser.add_argument("--warmup-days", type=int, default=50)
     parser.add_argument("--days", type=int, default=5, help="replayed days")
     parser.add_argument("--modes", default="worker,subprocess", help="worker, subprocess or both")
-    parser.add_argument(
-        "--workdir",
-        type=Path,
-        default=None,
-        help="scratch folder to keep (default: a temporary one)",
-    )
+    add_workdir_argument(parser)
     args = parser.parse_args()
     console = Console()
     console.print(f"load average before: {os.getloadavg()[0]:.2f} (cores: {os.cpu_count()})")
@@ -93,8 +88,7 @@ def main() -> None:
         "wall s",
     ):
         table.add_column(column, justify="right")
-    with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
-        base = args.workdir or Path(tmp)
+    with workdir_of(args, "bench-replay-") as base:
         for mode in args.modes.split(","):
             root = (base / mode).resolve()
             root.mkdir(parents=True, exist_ok=True)

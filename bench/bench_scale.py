@@ -36,6 +36,7 @@ environment it runs in and prints them.
     .venv/bin/python bench/bench_scale.py --quick                  # smoke test, ~2 min
     .venv/bin/python bench/bench_scale.py --workdir /tmp/scale     # both sections, default sizes
     .venv/bin/python bench/bench_scale.py --sections daily --daily-days 183,730
+    .venv/bin/python bench/bench_scale.py --sections scale --scale-until simulate
     .venv/bin/python bench/bench_scale.py --customers 500 --terminals 1000 --days 60 --factor 4
 """
 
@@ -49,13 +50,13 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+from common import add_workdir_argument, workdir_of
 from rich.console import Console
 from rich.table import Table
 
@@ -253,7 +254,13 @@ class World:
         return int(rows), float(rate), {int(s): n / rows for s, n in by}
 
 
-def run_scale_world(world: World, sample: float, console: Console) -> dict[str, Measured]:
+#: the steps of the scale section, in order; each needs the ones before it
+SCALE_STEPS = ("simulate", "dbt", "train", "score")
+
+
+def run_scale_world(
+    world: World, sample: float, console: Console, last_step: str = SCALE_STEPS[-1]
+) -> dict[str, Measured]:
     world.root.mkdir(parents=True, exist_ok=True)
     env, logs = world.env(), world.root
     steps: dict[str, Measured] = {}
@@ -263,6 +270,8 @@ def run_scale_world(world: World, sample: float, console: Console) -> dict[str, 
     )
     steps["simulate"] = measure([*ML, *world.simulate_args()], env, logs / "simulate.log", sample)
     console.print(f"  simulate {steps['simulate'].wall:.1f} s", highlight=False)
+    if last_step == "simulate":
+        return steps
     measure(world.dbt("seed"), env, logs / "seed.log", sample)
     steps["dbt medallion"] = measure(
         world.dbt("run", "--selector", "medallion"), env, logs / "dbt.log", sample
@@ -271,8 +280,12 @@ def run_scale_world(world: World, sample: float, console: Console) -> dict[str, 
     console.print(
         f"  dbt run --selector medallion {steps['dbt medallion'].wall:.1f} s", highlight=False
     )
+    if last_step == "dbt":
+        return steps
     steps["ml train"] = measure([*ML, "train"], env, logs / "train.log", sample)
     console.print(f"  ml train {steps['ml train'].wall:.1f} s", highlight=False)
+    if last_step == "train":
+        return steps
     measure(
         [*ML, "promote", "--force", "--reason", "bench_scale"], env, logs / "promote.log", sample
     )
@@ -290,8 +303,12 @@ def scale_section(args: argparse.Namespace, base: Path, console: Console) -> boo
         args.days,
         base / f"scale-{args.factor:g}x",
     )
-    results = {w.name: run_scale_world(w, args.sample, console) for w in (small, large)}
-    mixes = {w.name: w.fraud_mix() for w in (small, large)}
+    results = {
+        w.name: run_scale_world(w, args.sample, console, args.scale_until) for w in (small, large)
+    }
+    mixes = (
+        {w.name: w.fraud_mix() for w in (small, large)} if args.scale_until != "simulate" else {}
+    )
 
     table = Table(
         title=f"cost of a {args.factor:g}x world (same {args.days} days)", title_justify="left"
@@ -331,6 +348,8 @@ def scale_section(args: argparse.Namespace, base: Path, console: Console) -> boo
             f"{b.process_peak_mb:,.0f}",
         )
     console.print(table)
+    if "dbt medallion" not in results[small.name]:
+        return ok
     models = Table(
         title="dbt medallion: seconds of its nodes (run_results.json)", title_justify="left"
     )
@@ -492,18 +511,19 @@ def main() -> int:
     )
     parser.add_argument("--sections", default="scale,daily", help="scale, daily or both")
     parser.add_argument(
+        "--scale-until",
+        choices=SCALE_STEPS,
+        default=SCALE_STEPS[-1],
+        help="last step of the scale section (each step needs the ones before it)",
+    )
+    parser.add_argument(
         "--daily-days", default="183,730", help="history lengths of the daily section"
     )
     parser.add_argument(
         "--daily-steps", type=int, default=2, help="one-day steps measured per history (median)"
     )
     parser.add_argument("--sample", type=float, default=0.1, help="seconds between memory samples")
-    parser.add_argument(
-        "--workdir",
-        type=Path,
-        default=None,
-        help="keep the files here (default: a temporary folder)",
-    )
+    add_workdir_argument(parser)
     args = parser.parse_args()
     if args.quick:
         args.customers, args.terminals, args.days, args.daily_days = 100, 200, 42, "42,84"
@@ -516,9 +536,7 @@ def main() -> int:
     )
     sections = args.sections.split(",")
     ok = True
-    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
-        base = (args.workdir or Path(tmp)).resolve()
-        base.mkdir(parents=True, exist_ok=True)
+    with workdir_of(args, "bench-scale-") as base:
         if "scale" in sections:
             ok &= scale_section(args, base, console)
             console.print(

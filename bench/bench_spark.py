@@ -29,12 +29,12 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 import duckdb
 from bench_scale import DBT, Measured, measure
+from common import add_workdir_argument, workdir_of
 from rich.console import Console
 from rich.table import Table
 
@@ -170,16 +170,10 @@ def main() -> int:
     parser.add_argument(
         "--local-threads", type=int, default=None, help="dbt threads on local (default: profile)"
     )
-    parser.add_argument(
-        "--workdir", type=Path, default=None, help="keep the files here (default: a temp dir)"
-    )
+    add_workdir_argument(parser)
     args = parser.parse_args()
-    console = Console()
-    if args.workdir:
-        args.workdir.mkdir(parents=True, exist_ok=True)
-        return 0 if run(args, args.workdir, console) else 1
-    with tempfile.TemporaryDirectory(prefix="bench-spark-") as tmp:
-        return 0 if run(args, Path(tmp), console) else 1
+    with workdir_of(args, "bench-spark-") as workdir:
+        return 0 if run(args, workdir, Console()) else 1
 
 
 if __name__ == "__main__":
