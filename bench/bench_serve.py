@@ -111,8 +111,8 @@ def register_champion(rt, gold: pd.DataFrame) -> None:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     from ml.lifecycle.data import feature_matrix
+    from ml.lifecycle.model_log import register_fitted
     from ml.lifecycle.registry import CHAMPION
-    from ml.lifecycle.train import register_fitted
 
     x = feature_matrix(gold, rt.settings.model.features)
     model = HistGradientBoostingClassifier(random_state=0).fit(x, gold["tx_fraud"].to_numpy())

@@ -13,10 +13,7 @@ logged as an artifact and written to ``scoring.feature_reference`` (+ ``_sample`
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,19 +26,15 @@ from ml.lifecycle import candidates as models
 from ml.lifecycle import data, metrics, reference
 from ml.lifecycle.data import Split, Windows
 from ml.lifecycle.metrics import finite
+from ml.lifecycle.model_log import log_model, register_version
 from ml.lifecycle.registry import CHALLENGER
 from ml.platform import lineage
-from ml.platform.errors import DataNotReadyError, TrackingError, first_line
+from ml.platform.errors import DataNotReadyError
 from ml.platform.runtime import Runtime
 from ml.platform.settings import Settings
 
 if TYPE_CHECKING:
-    from mlflow.entities.model_registry import ModelVersion
-    from mlflow.models.model import ModelInfo
-
-MODEL_ARTIFACT = "model"
-#: The logged model's outputs (pyfunc: predict_proba), in class order: the last is the fraud score.
-OUTPUT_COLUMNS = ("genuine_probability", "fraud_probability")
+    pass
 
 
 @dataclass
@@ -281,76 +274,6 @@ def _register(
     return str(version.version)
 
 
-# --- logging and registering a model (also of a model fitted elsewhere: register_fitted) --------
-
-
-def log_model(model: Any, signature_x: pd.DataFrame, example_x: pd.DataFrame) -> ModelInfo:
-    """Log a fitted classifier in the active run as artifact ``model``, as ``ml train`` logs
-    each candidate: sklearn flavor whose pyfunc predicts ``predict_proba``, cloudpickled, with a
-    signature whose inputs are ``signature_x``'s columns and types and whose outputs are named
-    :data:`OUTPUT_COLUMNS`, and ``example_x`` as the input example."""
-    import mlflow
-    import mlflow.sklearn
-    from mlflow.models import ModelSignature, infer_signature
-    from mlflow.types import ColSpec, Schema
-
-    # outputs named: predict_proba's columns, in class order (tx_fraud 0, 1)
-    signature = ModelSignature(
-        inputs=infer_signature(signature_x).inputs,
-        outputs=Schema([ColSpec("double", column) for column in OUTPUT_COLUMNS]),
-    )
-    with _without_pickle_warning():
-        return mlflow.sklearn.log_model(
-            model,
-            name=MODEL_ARTIFACT,
-            signature=signature,
-            input_example=example_x,
-            pip_requirements=mlflow.sklearn.get_default_pip_requirements(),
-            pyfunc_predict_fn="predict_proba",
-            # cloudpickle, MLflow's default on Databricks: loading a skops model imports skops,
-            # whose trusted-types scan imports every sklearn module (~5 s of each `ml score`,
-            # bench/bench_score.py), and MLflow gates both formats behind the same
-            # MLFLOW_ALLOW_PICKLE_DESERIALIZATION flag (skops' allow-list comes from the model).
-            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
-        )
-
-
-def register_version(
-    model_uri: str, name: str, alias: str | None, tags: dict[str, str] | None = None
-) -> ModelVersion:
-    """Register ``model_uri`` as a new version of ``name`` (with ``tags``) and move ``alias``
-    to it (none if ``None``); a registry that refuses is a one-line :class:`TrackingError`."""
-    import mlflow
-    from mlflow import MlflowClient
-
-    try:
-        version = mlflow.register_model(model_uri, name, tags=tags)
-        if alias:
-            MlflowClient().set_registered_model_alias(name, alias, version.version)
-    except Exception as exc:
-        raise TrackingError(
-            f"could not register {name} in the model registry ({first_line(exc)}); "
-            "check mlflow.registry_uri"
-        ) from None
-    return version
-
-
-def register_fitted(
-    rt: Runtime, model: Any, x: pd.DataFrame, alias: str | None, run_name: str
-) -> ModelVersion:
-    """Register a classifier fitted on ``x`` outside ``ml train`` (benchmarks, tests) as a new
-    version of the runtime's model, exactly as ``ml train`` registers its best candidate: logged
-    by :func:`log_model` (signature of ``x``'s first 1,000 rows, its first 5 as the input
-    example) in a new run ``run_name`` of the runtime's experiment, then registered by
-    :func:`register_version` with ``alias``. The version's ``run_id`` is that run's."""
-    import mlflow
-
-    rt.configure_mlflow()
-    with mlflow.start_run(run_name=run_name):
-        info = log_model(model, x.head(1000), x.head(5))
-    return register_version(info.model_uri, rt.model_name, alias)
-
-
 def load_training_split(rt: Runtime) -> tuple[Split, str]:
     """Resolve the windows of ``training`` against the feature table and load the split; also
     return the table's location (for the MLflow dataset source)."""
@@ -464,21 +387,3 @@ def train(rt: Runtime) -> TrainResult:
         test_rows=len(split.test),
         reference_rows=added,
     )
-
-
-class _PickleWarningFilter(logging.Filter):
-    """Drops MLflow's warning that cloudpickle is not skops (the format is chosen, see train)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "pickle or cloudpickle format" not in record.getMessage()
-
-
-@contextmanager
-def _without_pickle_warning() -> Iterator[None]:
-    logger = logging.getLogger("mlflow.sklearn")
-    quiet = _PickleWarningFilter()
-    logger.addFilter(quiet)
-    try:
-        yield
-    finally:
-        logger.removeFilter(quiet)

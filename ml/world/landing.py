@@ -128,6 +128,9 @@ def write_landing(
         root=root, days=[from_day + dt.timedelta(days=i) for i in range(last - first + 1)]
     )
 
+    if world.transactions_materialized:
+        # the frame was built (and may have been edited, as tests do): it is the world now
+        return _write_frame(world, root, first, last, result)
     # Tables are built a day at a time in the writing threads, from the compact ledger: no
     # full-length table or copy is made (17.7M rows in a world of 10x the default size).
     ledger = world.ledger
@@ -169,6 +172,48 @@ def write_landing(
     result.frauds_by_scenario = {int(k): int(v) for k, v in zip(scenarios, counts, strict=True)}
     horizon = world.settings.days * SECONDS_PER_DAY
     result.reports_pending = int((ledger.report_seconds[written] >= horizon).sum())
+    return result
+
+
+def _write_frame(
+    world: SimulatedWorld, root: Path, first: int, last: int, result: LandingWriteResult
+) -> LandingWriteResult:
+    """:func:`write_landing` from ``world.transactions`` (a full-length table)."""
+    tx = world.transactions
+    tx_table = pa.Table.from_pandas(tx[list(TRANSACTIONS_SCHEMA.names)], preserve_index=False)
+    tx_table = tx_table.cast(TRANSACTIONS_SCHEMA)
+    tx_bounds = np.searchsorted(tx["tx_time_days"].to_numpy(), np.arange(world.settings.days + 1))
+    reports = world.fraud_reports
+    report_seconds = (
+        reports["reported_at"].to_numpy() - np.datetime64(world.start, "us")
+    ) // np.timedelta64(1, "s")
+    report_table = pa.Table.from_pandas(
+        reports[list(FRAUD_REPORTS_SCHEMA.names)], preserve_index=False
+    ).cast(FRAUD_REPORTS_SCHEMA)
+    report_bounds = np.searchsorted(
+        report_seconds.astype(np.int64) // SECONDS_PER_DAY, np.arange(world.settings.days + 1)
+    )
+
+    def rows(table: pa.Table, bounds: np.ndarray, offset: int) -> pa.Table:
+        return table.slice(int(bounds[offset]), int(bounds[offset + 1] - bounds[offset]))
+
+    jobs = []
+    for offset, day in zip(range(first, last + 1), result.days, strict=True):
+        day_reports = rows(report_table, report_bounds, offset)
+        jobs.append((rows(tx_table, tx_bounds, offset), TRANSACTIONS.file_path(root, day)))
+        jobs.append((day_reports, FRAUD_REPORTS.file_path(root, day)))
+        result.fraud_reports += day_reports.num_rows
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        result.files = list(pool.map(lambda job: _write_atomically(*job), jobs))
+    written = tx.iloc[tx_bounds[first] : tx_bounds[last + 1]]
+    result.transactions = len(written)
+    frauds = written[written["tx_fraud"] == 1]
+    result.frauds = len(frauds)
+    result.frauds_by_scenario = {
+        int(k): int(v) for k, v in frauds["tx_fraud_scenario"].value_counts().sort_index().items()
+    }
+    horizon_end = np.datetime64(world.end + dt.timedelta(days=1), "us")
+    result.reports_pending = int((frauds["reported_at"].to_numpy() >= horizon_end).sum())
     return result
 
 

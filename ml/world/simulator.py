@@ -114,13 +114,28 @@ class SimulatedWorld:
         return self.ledger.frame()
 
     @property
+    def transactions_materialized(self) -> bool:
+        """Whether ``transactions`` was built: from then on it is the world (callers such as
+        tests may edit it), and the landing writer and ``fraud_reports`` read it."""
+        return "transactions" in self.__dict__
+
+    @property
     def fraud_reports(self) -> pd.DataFrame:
         """One row per fraud report (one per fraudulent transaction), ordered by report time
         (transaction_id, reported_at, fraud_scenario).
 
         Includes reports dated after the horizon; the landing writer holds those back.
         """
-        return self.ledger.fraud_reports()
+        if not self.transactions_materialized:
+            return self.ledger.fraud_reports()
+        frauds = self.transactions.loc[
+            self.transactions["tx_fraud"] == 1,
+            ["transaction_id", "reported_at", "tx_fraud_scenario"],
+        ]
+        reports = frauds.rename(columns={"tx_fraud_scenario": "fraud_scenario"})
+        return reports.sort_values(["reported_at", "transaction_id"], kind="stable").reset_index(
+            drop=True
+        )
 
 
 def simulate(settings: SimulationSettings | None = None) -> SimulatedWorld:

@@ -166,6 +166,7 @@ card_recomputed as (
                 from " ~ ref('int_transactions_deduplicated') ~ " as history
                 inner join card_histories
                     on history.transaction_id = card_histories.transaction_id
+                where " ~ data_tests_window_condition('history.tx_date', days_before=history_days) ~ "
             )",
             fraud_reports="(
                 select no_reports.*
@@ -243,15 +244,27 @@ global_recomputed as (
                 from " ~ ref('int_transactions_deduplicated') ~ " as history
                 inner join global_history
                     on history.transaction_id = global_history.transaction_id
+                where " ~ data_tests_window_condition('history.tx_date', days_before=history_days) ~ "
             )",
             fraud_reports="(
                 select known_reports.*
                 from " ~ ref('int_fraud_reports_deduplicated') ~ " as known_reports
                 cross join global_cutoff
-                where known_reports.reported_epoch_s <= global_cutoff.tx_epoch_s
+                where
+                    known_reports.reported_epoch_s <= global_cutoff.tx_epoch_s
+                    and " ~ data_tests_window_condition('known_reports.report_date', days_before=history_days) ~ "
             )"
         ) | indent(8) }}
     ) as recomputed
+
+),
+
+-- the built rows that can be compared (in the daily scope: from compare_days before the window)
+built as (
+
+    select built_features.*
+    from {{ ref('transaction_features') }} as built_features
+    where {{ data_tests_window_condition('built_features.tx_date', days_before=compare_days + 1) }}
 
 ),
 
@@ -264,7 +277,7 @@ failures as (
         recomputed.transaction_id is null as missing_from_recomputation
 
     from card_compared
-    left join {{ ref('transaction_features') }} as built
+    left join built
         on card_compared.transaction_id = built.transaction_id
     left join card_recomputed as recomputed
         on card_compared.transaction_id = recomputed.transaction_id
@@ -280,7 +293,7 @@ failures as (
         recomputed.transaction_id is null as missing_from_recomputation
 
     from global_compared
-    left join {{ ref('transaction_features') }} as built
+    left join built
         on global_compared.transaction_id = built.transaction_id
     left join global_recomputed as recomputed
         on global_compared.transaction_id = recomputed.transaction_id

@@ -169,7 +169,7 @@ def add_dummy_version(
     """
     from sklearn.dummy import DummyClassifier
 
-    from ml.lifecycle.train import register_fitted
+    from ml.lifecycle.model_log import register_fitted
 
     settings = reg.settings
     frame = reg.trained.frame.head(2000)

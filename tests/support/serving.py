@@ -207,8 +207,8 @@ def register_champion(rt, gold: pd.DataFrame) -> str:
     from sklearn.preprocessing import StandardScaler
 
     from ml.lifecycle.data import feature_matrix
+    from ml.lifecycle.model_log import register_fitted
     from ml.lifecycle.registry import CHAMPION
-    from ml.lifecycle.train import register_fitted
 
     x = feature_matrix(gold, rt.settings.model.features)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
