@@ -72,7 +72,9 @@
     {%- if execute and data_tests_latest_load_only() -%}
         {%- set start = data_tests_window_start() -%}
         {%- if days_before -%}
-            {%- set start = 'cast(' ~ dbt.dateadd('day', -days_before, start) ~ ' as date)' -%}
+            {#- `- interval 'n' day`: DuckDB, Spark and Databricks alike, and null stays null
+                (dbt.dateadd asks Databricks for its runtime's capabilities) -#}
+            {%- set start = 'cast(' ~ start ~ " - interval '" ~ days_before ~ "' day as date)" -%}
         {%- endif -%}
         {{ return('(' ~ day_column ~ ' >= ' ~ start ~ ' or ' ~ day_column ~ ' is null)') }}
     {%- endif -%}

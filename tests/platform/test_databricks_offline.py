@@ -4,8 +4,9 @@
 * ``dbt compile --no-populate-cache --no-introspect`` of every SQL node (the ``spark_sql``
   selector: dbt Python models need a live cluster to compile), twice, with the adapter's
   relation listing answered from the manifest instead of a warehouse: as a first build sees it
-  (no relations: incremental models compile their full SQL) and as a later run sees it (every
-  model exists: the ``is_incremental()`` branches compile);
+  (no relations: incremental models compile their full SQL) and as a later daily run sees it
+  (every model exists: the ``is_incremental()`` branches compile; the data tests read the
+  latest load's days, dbt var data_tests_scope);
 * the compiled models parse as Databricks SQL (sqlfluff, databricks dialect), and the landing
   reads go through ``read_files`` on the configured Unity Catalog volume.
 """
@@ -101,8 +102,14 @@ def target_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copy(tmp_path / "target" / "partial_parse.msgpack", tmp_path / "target_incremental")
     first = _dbt(tmp_path, *COMPILE)
     assert first.returncode == 0, first.stdout[-3000:]
+    # a later run as the daily job runs it: its data tests on the latest load's days
     later = _dbt(
-        tmp_path, *COMPILE, target_dir="target_incremental", OFFLINE_EXISTING_MANIFEST=str(manifest)
+        tmp_path,
+        *COMPILE,
+        "--vars",
+        "{data_tests_scope: latest_load}",
+        target_dir="target_incremental",
+        OFFLINE_EXISTING_MANIFEST=str(manifest),
     )
     assert later.returncode == 0, later.stdout[-3000:]
     return tmp_path / "target"
@@ -236,5 +243,36 @@ def test_compiled_models_are_databricks_sql(target_dir: Path) -> None:
             v.desc() for v in linter.parse_string(path.read_text()).violations
         ]
         for path in models
+    }
+    assert {name: errors for name, errors in unparsable.items() if errors} == {}
+
+
+def test_the_daily_data_tests_compile_to_databricks_sql_on_the_window(target_dir: Path) -> None:
+    from sqlfluff.core import FluffConfig, Linter
+
+    # given the data tests compiled for a daily run (scope latest_load) and for a full build
+    def tests(target: Path) -> dict[str, str]:
+        folder = target / "compiled" / "fraudops"
+        return {
+            path.relative_to(folder).as_posix(): path.read_text()
+            for path in folder.rglob("*.sql")
+            if path.parent.name.endswith(".yml") or "tests" in path.relative_to(folder).parts
+        }
+
+    daily, full = tests(target_dir.parent / "target_incremental"), tests(target_dir)
+    window = "`fraudops_ci`.`bronze`.`stg_landing__fraud_reports`"
+    # then the tests of the day-keyed models read the window, those of a full build do not
+    gold_amount = next(name for name in daily if "transaction_features_tx_amount___0" in name)
+    assert window in daily[gold_amount] and "tx_date >=" in daily[gold_amount]
+    assert window not in full[gold_amount]
+    singular = "tests/dbt/test_transaction_features__no_future_dependence.sql"
+    assert window in daily[singular] and window not in full[singular]
+    # and they are Databricks SQL
+    linter = Linter(config=FluffConfig(overrides={"dialect": "databricks", "templater": "raw"}))
+    windowed = {name: sql for name, sql in daily.items() if window in sql}
+    assert len(windowed) >= 50
+    unparsable = {
+        name: [v.desc() for v in linter.parse_string(sql).violations]
+        for name, sql in windowed.items()
     }
     assert {name: errors for name, errors in unparsable.items() if errors} == {}
