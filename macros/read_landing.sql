@@ -14,10 +14,7 @@
 
 {#- Adapters without a variant: a clear error. -#}
 {% macro default__read_landing(relation) %}
-    {{ exceptions.raise_compiler_error(
-        "read_landing has no implementation for adapter '" ~ adapter.type()
-        ~ "'; add a " ~ adapter.type() ~ "__read_landing macro (macros/read_landing.sql)"
-    ) }}
+    {{ raise_no_adapter_variant('read_landing') }}
 {% endmacro %}
 
 {#-
