@@ -7,23 +7,8 @@
     * local Spark (dbt-spark session, parquet tables, no Delta): no upsert and no delete, so the
       table is rebuilt in full instead (the same SELECT, is_incremental() false);
     * anything else: delete+insert.
+    The adapters' side is incremental_by_key_config's, given these strategies.
 -#}
 {% macro fraud_kpis_daily_config() %}
-    {{ return(adapter.dispatch('fraud_kpis_daily_config')()) }}
-{% endmacro %}
-
-{% macro default__fraud_kpis_daily_config() %}
-    {{ return({'materialized': 'incremental', 'incremental_strategy': 'delete+insert'}) }}
-{% endmacro %}
-
-{% macro duckdb__fraud_kpis_daily_config() %}
-    {{ return({'materialized': 'incremental', 'incremental_strategy': 'delete+insert'}) }}
-{% endmacro %}
-
-{% macro spark__fraud_kpis_daily_config() %}
-    {{ return({'materialized': 'table'}) }}
-{% endmacro %}
-
-{% macro databricks__fraud_kpis_daily_config() %}
-    {{ return({'materialized': 'incremental', 'incremental_strategy': 'merge'}) }}
+    {{ return(incremental_by_key_config(databricks_strategy='merge', default_strategy='delete+insert')) }}
 {% endmacro %}

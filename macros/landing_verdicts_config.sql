@@ -12,23 +12,8 @@
     * local Spark (dbt-spark session, parquet tables, no Delta): no delete, so the table is rebuilt
       in full instead (the same SELECT, is_incremental() false);
     * anything else: delete+insert (dbt-core's portable implementation).
+    The adapters' side is incremental_by_key_config's, given these strategies.
 -#}
 {% macro landing_verdicts_config() %}
-    {{ return(adapter.dispatch('landing_verdicts_config')()) }}
-{% endmacro %}
-
-{% macro default__landing_verdicts_config() %}
-    {{ return({'materialized': 'incremental', 'incremental_strategy': 'delete+insert'}) }}
-{% endmacro %}
-
-{% macro duckdb__landing_verdicts_config() %}
-    {{ return({'materialized': 'incremental', 'incremental_strategy': 'delete+insert'}) }}
-{% endmacro %}
-
-{% macro spark__landing_verdicts_config() %}
-    {{ return({'materialized': 'table'}) }}
-{% endmacro %}
-
-{% macro databricks__landing_verdicts_config() %}
-    {{ return({'materialized': 'incremental', 'incremental_strategy': 'delete+insert'}) }}
+    {{ return(incremental_by_key_config(databricks_strategy='delete+insert', default_strategy='delete+insert')) }}
 {% endmacro %}

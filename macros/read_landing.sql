@@ -14,10 +14,7 @@
 
 {#- Adapters without a variant: a clear error. -#}
 {% macro default__read_landing(relation) %}
-    {{ exceptions.raise_compiler_error(
-        "read_landing has no implementation for adapter '" ~ adapter.type()
-        ~ "'; add a " ~ adapter.type() ~ "__read_landing macro (macros/read_landing.sql)"
-    ) }}
+    {{ raise_no_adapter_variant('read_landing') }}
 {% endmacro %}
 
 {#-
@@ -88,10 +85,7 @@
 -#}
 {% macro spark__read_landing(relation) %}
     {%- set contract = read_landing_contract(relation) -%}
-    {{ return(read_landing_not_loaded(
-        "(select landed.*, input_file_name() as _source_file"
-        ~ " from parquet.`" ~ contract.location ~ "` as landed)"
-    )) }}
+    {{ return(read_landing_not_loaded("parquet.`" ~ contract.location ~ "`", "input_file_name()")) }}
 {% endmacro %}
 
 {#-
@@ -105,8 +99,7 @@
 {% macro databricks__read_landing(relation) %}
     {%- set contract = read_landing_contract(relation) -%}
     {{ return(read_landing_not_loaded(
-        "(select landed.*, landed._metadata.file_path as _source_file"
-        ~ " from read_files('" ~ contract.location ~ "', format => 'parquet', mergeSchema => true)"
-        ~ " as landed)"
+        "read_files('" ~ contract.location ~ "', format => 'parquet', mergeSchema => true)",
+        "landed._metadata.file_path",
     )) }}
 {% endmacro %}

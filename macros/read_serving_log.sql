@@ -16,10 +16,7 @@
 
 {#- Adapters without a variant: a clear error. -#}
 {% macro default__read_serving_log(relation) %}
-    {{ exceptions.raise_compiler_error(
-        "read_serving_log has no implementation for adapter '" ~ adapter.type()
-        ~ "'; add a " ~ adapter.type() ~ "__read_serving_log macro (macros/read_serving_log.sql)"
-    ) }}
+    {{ raise_no_adapter_variant('read_serving_log') }}
 {% endmacro %}
 
 {#-

@@ -8,23 +8,8 @@
       insert_overwrite replaces whole partitions, which would make the recomputed set date-wide;
       the table is rebuilt in full instead (the same SELECT, is_incremental() false);
     * anything else: merge.
+    The adapters' side is incremental_by_key_config's, given these strategies.
 -#}
 {% macro transaction_features_config() %}
-    {{ return(adapter.dispatch('transaction_features_config')()) }}
-{% endmacro %}
-
-{% macro default__transaction_features_config() %}
-    {{ return({'materialized': 'incremental', 'incremental_strategy': 'merge'}) }}
-{% endmacro %}
-
-{% macro duckdb__transaction_features_config() %}
-    {{ return({'materialized': 'incremental', 'incremental_strategy': 'delete+insert'}) }}
-{% endmacro %}
-
-{% macro spark__transaction_features_config() %}
-    {{ return({'materialized': 'table'}) }}
-{% endmacro %}
-
-{% macro databricks__transaction_features_config() %}
-    {{ return({'materialized': 'incremental', 'incremental_strategy': 'merge'}) }}
+    {{ return(incremental_by_key_config(databricks_strategy='merge', default_strategy='merge')) }}
 {% endmacro %}

@@ -161,88 +161,38 @@ checked as (
 
 ),
 
--- transaction ids whose valid report rows do not all carry the same content
-versions as (
-
-    select
-        checked.transaction_id,
-        (
-            min(checked.reported_at) <> max(checked.reported_at)
-            or min(checked.fraud_scenario) <> max(checked.fraud_scenario)
-        ) as is_conflicting
-
-    from checked
-    where checked.row_reason is null
-    group by checked.transaction_id
-
-),
-
-judged as (
-
-    select
-        checked.*,
-        coalesce(
-            checked.row_reason,
-            case when versions.is_conflicting then 'conflicting_duplicate' end
-        ) as quarantine_reason
-
-    from checked
-    left join versions
-        on checked.transaction_id = versions.transaction_id
-
-),
-
-ranked as (
-
-    select
-        judged.*,
-        -- the first landed copy of a valid report is kept
-        row_number() over (
-            partition by judged.transaction_id, judged.quarantine_reason
-            order by judged._loaded_at, judged._landed_date, judged._source_file
-        ) as landed_copy,
-        first_value(judged._source_file) over (
-            partition by judged.transaction_id, judged.quarantine_reason
-            order by judged._loaded_at, judged._landed_date, judged._source_file
-        ) as kept_source_file
-
-    from judged
-
-),
+-- the verdicts: conflicting_duplicate, then kept or exact_duplicate (macros/landing_verdicts.sql)
+{{ landing_verdicts('checked', ['reported_at', 'fraud_scenario']) }},
 
 final as (
 
     select
         -- ids
-        ranked.transaction_id,
+        verdicts.transaction_id,
 
         -- labels
-        ranked.fraud_scenario,
+        verdicts.fraud_scenario,
 
         -- timestamps
-        ranked.reported_at,
+        verdicts.reported_at,
 
         -- as landed
-        ranked.landed_transaction_id,
-        ranked.landed_reported_at,
-        ranked.landed_fraud_scenario,
+        verdicts.landed_transaction_id,
+        verdicts.landed_reported_at,
+        verdicts.landed_fraud_scenario,
 
         -- verdict
-        ranked.has_transaction,
-        ranked.quarantine_reason,
-        case
-            when ranked.quarantine_reason is not null then 'quarantined'
-            when ranked.landed_copy = 1 then 'kept'
-            else 'exact_duplicate'
-        end as landing_outcome,
-        case when ranked.quarantine_reason is null then ranked.kept_source_file end as kept_source_file,
+        verdicts.has_transaction,
+        verdicts.quarantine_reason,
+        verdicts.landing_outcome,
+        verdicts.kept_source_file,
 
         -- load metadata
-        ranked._source_file,
-        ranked._landed_date,
-        ranked._loaded_at
+        verdicts._source_file,
+        verdicts._landed_date,
+        verdicts._loaded_at
 
-    from ranked
+    from verdicts
 
 )
 

@@ -153,93 +153,41 @@ checked as (
 
 ),
 
--- transaction ids whose valid rows do not all carry the same content
-versions as (
-
-    select
-        checked.transaction_id,
-        (
-            min(checked.tx_datetime) <> max(checked.tx_datetime)
-            or min(checked.customer_id) <> max(checked.customer_id)
-            or min(checked.terminal_id) <> max(checked.terminal_id)
-            or min(checked.tx_amount) <> max(checked.tx_amount)
-        ) as is_conflicting
-
-    from checked
-    where checked.row_reason is null
-    group by checked.transaction_id
-
-),
-
-judged as (
-
-    select
-        checked.*,
-        coalesce(
-            checked.row_reason,
-            case when versions.is_conflicting then 'conflicting_duplicate' end
-        ) as quarantine_reason
-
-    from checked
-    left join versions
-        on checked.transaction_id = versions.transaction_id
-
-),
-
-ranked as (
-
-    select
-        judged.*,
-        -- the first landed copy of a valid transaction is kept
-        row_number() over (
-            partition by judged.transaction_id, judged.quarantine_reason
-            order by judged._loaded_at, judged._landed_date, judged._source_file
-        ) as landed_copy,
-        first_value(judged._source_file) over (
-            partition by judged.transaction_id, judged.quarantine_reason
-            order by judged._loaded_at, judged._landed_date, judged._source_file
-        ) as kept_source_file
-
-    from judged
-
-),
+-- the verdicts: conflicting_duplicate, then kept or exact_duplicate (macros/landing_verdicts.sql)
+{{ landing_verdicts('checked', ['tx_datetime', 'customer_id', 'terminal_id', 'tx_amount']) }},
 
 final as (
 
     select
         -- ids
-        ranked.transaction_id,
-        ranked.customer_id,
-        ranked.terminal_id,
+        verdicts.transaction_id,
+        verdicts.customer_id,
+        verdicts.terminal_id,
 
         -- amounts
-        ranked.tx_amount,
+        verdicts.tx_amount,
 
         -- timestamps
-        ranked.tx_datetime,
+        verdicts.tx_datetime,
 
         -- as landed
-        ranked.landed_transaction_id,
-        ranked.landed_tx_datetime,
-        ranked.landed_customer_id,
-        ranked.landed_terminal_id,
-        ranked.landed_tx_amount,
+        verdicts.landed_transaction_id,
+        verdicts.landed_tx_datetime,
+        verdicts.landed_customer_id,
+        verdicts.landed_terminal_id,
+        verdicts.landed_tx_amount,
 
         -- verdict
-        ranked.quarantine_reason,
-        case
-            when ranked.quarantine_reason is not null then 'quarantined'
-            when ranked.landed_copy = 1 then 'kept'
-            else 'exact_duplicate'
-        end as landing_outcome,
-        case when ranked.quarantine_reason is null then ranked.kept_source_file end as kept_source_file,
+        verdicts.quarantine_reason,
+        verdicts.landing_outcome,
+        verdicts.kept_source_file,
 
         -- load metadata
-        ranked._source_file,
-        ranked._landed_date,
-        ranked._loaded_at
+        verdicts._source_file,
+        verdicts._landed_date,
+        verdicts._loaded_at
 
-    from ranked
+    from verdicts
 
 )
 
