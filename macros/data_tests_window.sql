@@ -4,24 +4,22 @@
 
     With the var data_tests_scope = 'latest_load' (the daily operator passes it; the default
     'all' tests every row, as CI, full builds and the weekly job do), every generic data test of
-    a model that declares its day column (meta data_tests_window, set by folder in
-    dbt_project.yml) reads only that model's rows of days on or after the window start
-    (macro get_where_subquery), and the singular tests bound themselves with
-    data_tests_window_condition.
+    a model that declares its day column(s) (meta data_tests_window, set by folder in
+    dbt_project.yml, a list where a row belongs to more than one day: a feature row is changed
+    on its transaction's day and when its fraud report arrives) reads only that model's rows
+    with such a day on or after the window start (macro get_where_subquery), and the singular
+    tests bound themselves with data_tests_window_condition.
 
     data_tests_window_start(): a SQL scalar subquery, the earliest day among the rows of the
-    latest load into bronze (the rows whose _loaded_at is the largest of both feeds), so a late
-    or re-delivered file of an old day widens the window to that day:
-    * each new transaction row: its landed day and its own day (if it parses);
-    * each new fraud report row: its landed day, its report day, and the day of the transaction
-      it reports (looked up in silver), whose label the report changes.
-    Later days are all in the window: a change on day d only changes features of days >= d.
-    Empty (null) before anything was loaded.
+    latest load into bronze (the rows whose _loaded_at is the largest of both feeds): each new
+    transaction's landed day and own day (if it parses), each new fraud report's landed day and
+    report day. A late or re-delivered file of an old day widens the window to that day; a
+    change on day d changes only features of days >= d, and a report labels its transaction's
+    row on the report's day (fraud_reported_at). Null (nothing in the window) before any load.
 -#}
 {% macro data_tests_window_start() -%}
     {%- set transactions = data_tests_window_relation('stg_landing__transactions') -%}
     {%- set reports = data_tests_window_relation('stg_landing__fraud_reports') -%}
-    {%- set silver = data_tests_window_relation('int_transactions_deduplicated') -%}
     {%- set latest -%}
         (
             select max(loads.loaded_at) from (
@@ -40,12 +38,6 @@
             select least(rep._landed_date, {{ try_cast('rep.reported_at', 'date') }}) as changed_day
             from {{ reports }} as rep
             where rep._loaded_at = {{ latest }}
-            union all
-            select reported.tx_date as changed_day
-            from {{ silver }} as reported
-            inner join {{ reports }} as rep
-                on reported.transaction_id = {{ try_cast('rep.transaction_id', 'bigint') }}
-            where rep._loaded_at = {{ latest }}
         ) as changed
     )
 {%- endmacro %}
@@ -62,12 +54,13 @@
 {%- endmacro %}
 
 {#-
-    data_tests_window_condition(day_column, days_before=0): in scope 'latest_load', a condition
-    that keeps the rows of the window (widened by days_before days, for a test that needs the
-    history before it) and the rows without a day (quarantined rows whose landed day did not
-    parse: few, and always tested); 'true' (every row) in scope 'all'.
+    data_tests_window_condition(day_columns, days_before=0): in scope 'latest_load', a condition
+    that keeps the rows with a day (of day_columns: one column or a list) in the window (widened
+    by days_before days, for a test that needs the history before it) and the rows without a
+    day (quarantined rows whose landed day did not parse: few, and always tested); 'true'
+    (every row) in scope 'all'. A timestamp column compares as its day.
 -#}
-{% macro data_tests_window_condition(day_column, days_before=0) -%}
+{% macro data_tests_window_condition(day_columns, days_before=0) -%}
     {#- (at parse time the graph is empty: what is rendered then is never run) -#}
     {%- if execute and data_tests_latest_load_only() -%}
         {%- set start = data_tests_window_start() -%}
@@ -76,7 +69,13 @@
                 (dbt.dateadd asks Databricks for its runtime's capabilities) -#}
             {%- set start = 'cast(' ~ start ~ " - interval '" ~ days_before ~ "' day as date)" -%}
         {%- endif -%}
-        {{ return('(' ~ day_column ~ ' >= ' ~ start ~ ' or ' ~ day_column ~ ' is null)') }}
+        {%- set columns = [day_columns] if day_columns is string else day_columns -%}
+        {%- set conditions = [] -%}
+        {%- for column in columns -%}
+            {%- do conditions.append(column ~ ' >= ' ~ start) -%}
+        {%- endfor -%}
+        {%- do conditions.append(columns[0] ~ ' is null') -%}
+        {{ return('(' ~ conditions | join(' or ') ~ ')') }}
     {%- endif -%}
     {{ return('true') }}
 {%- endmacro %}

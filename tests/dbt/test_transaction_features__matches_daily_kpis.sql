@@ -2,9 +2,25 @@
 -- feature rows as transactions in the KPIs (so every silver transaction has its feature row,
 -- the relationships test covering the other direction), and as many labelled frauds as
 -- reported frauds. Returns the days where they disagree (in the daily builds' scope, the days
--- the latest load can have changed: macros/data_tests_window.sql).
+-- the latest load can have changed, and those of the transactions it relabelled:
+-- macros/data_tests_window.sql).
 
 with
+
+-- whole days of either side: on or after the window, or holding a transaction relabelled in it
+days as (
+
+    select features.tx_date
+    from {{ ref('transaction_features') }} as features
+    where {{ data_tests_window_condition(['features.tx_date', 'features.fraud_reported_at']) }}
+
+    union distinct
+
+    select kpis_days.tx_date
+    from {{ ref('fraud_kpis_daily') }} as kpis_days
+    where {{ data_tests_window_condition('kpis_days.tx_date') }}
+
+),
 
 features_daily as (
 
@@ -14,7 +30,8 @@ features_daily as (
         sum(features.tx_fraud) as nb_frauds
 
     from {{ ref('transaction_features') }} as features
-    where {{ data_tests_window_condition('features.tx_date') }}
+    inner join days
+        on features.tx_date = days.tx_date
     group by features.tx_date
 
 ),
@@ -23,7 +40,8 @@ kpis as (
 
     select kpis_daily.*
     from {{ ref('fraud_kpis_daily') }} as kpis_daily
-    where {{ data_tests_window_condition('kpis_daily.tx_date') }}
+    inner join days
+        on kpis_daily.tx_date = days.tx_date
 
 ),
 

@@ -4,8 +4,9 @@ data_tests_scope = 'latest_load', macros/data_tests_window.sql), every row other
 A small world is landed and built in two loads (all days but the last, then the last day, as a
 daily build with its tests in the latest-load scope); then defects are planted in gold and the
 tests of the touched columns run in both scopes: a defect on an old day is caught by the
-whole-table scope only, one on the latest day by both, and a late file re-delivering an old day
-widens the window to that day.
+whole-table scope only, one on the latest day by both, one in an older row that the latest
+load's fraud reports relabelled by the daily scope too, and a late file re-delivering an old
+day widens the window to that day.
 """
 
 from __future__ import annotations
@@ -79,11 +80,17 @@ class Warehouse:
     def day(self, offset: int) -> dt.date:
         return self.world.start + dt.timedelta(days=offset)
 
-    def plant_negative_amount(self, day: dt.date) -> Callable[[], None]:
-        """Make one feature row of ``day`` have a negative amount; return what undoes it."""
+    def plant_negative_amount(
+        self, day: dt.date, relabelled_on: dt.date | None = None
+    ) -> Callable[[], None]:
+        """Make one feature row of ``day`` (reported on ``relabelled_on``, if given) have a
+        negative amount; return what undoes it."""
+        reported = (
+            f"and cast(fraud_reported_at as date) = '{relabelled_on}'" if relabelled_on else ""
+        )
         [(tx_id, amount)] = self.execute(
             f"select transaction_id, tx_amount from {FEATURES} where tx_date = '{day}' "
-            "order by transaction_id limit 1"
+            f"{reported} order by transaction_id limit 1"
         )
         self.execute(f"update {FEATURES} set tx_amount = -1 where transaction_id = {tx_id}")
         return lambda: self.execute(
@@ -120,17 +127,30 @@ def test_a_daily_build_passes_its_latest_load_tests(warehouse: Warehouse) -> Non
 
 
 def test_the_window_starts_at_the_earliest_day_of_the_latest_load(warehouse: Warehouse) -> None:
-    # given the last load brought day DAYS-1's transactions and the reports of that day
+    # given the last load brought day DAYS-1's transactions and fraud reports
     # when the window's start is compiled and evaluated
     inline = "select {{ data_tests_window_start() }} as window_start"
     result = warehouse.dbt("compile", "--inline", inline, "--vars", LATEST)
     [(start,)] = warehouse.execute(next(iter(result.nodes.values()))["compiled_code"])
-    # then it is the earliest of the new day and the days of the transactions reported on it
-    tx = warehouse.world.transactions
-    reported = tx[tx["reported_at"].dt.date == warehouse.day(DAYS - 1)]
-    expected = min([warehouse.day(DAYS - 1), *reported["tx_datetime"].dt.date])
-    assert start == expected
-    assert start > warehouse.day(0)
+    # then it is that day
+    assert start == warehouse.day(DAYS - 1)
+
+
+def test_a_defect_in_a_row_the_latest_load_relabelled_is_caught(warehouse: Warehouse) -> None:
+    # given a transaction of an older day, reported (relabelled) by the latest load
+    [(day,)] = warehouse.execute(
+        f"select min(tx_date) from {FEATURES} "
+        f"where cast(fraud_reported_at as date) = '{warehouse.day(DAYS - 1)}'"
+    )
+    assert day < warehouse.day(DAYS - 1)
+    restore = warehouse.plant_negative_amount(day, relabelled_on=warehouse.day(DAYS - 1))
+    try:
+        # when the amount test runs in the latest-load scope
+        latest = warehouse.test_statuses("latest_load", AMOUNT_TEST)
+    finally:
+        restore()
+    # then the relabelled row is in the window
+    assert latest == {AMOUNT_TEST: "fail"}
 
 
 def test_a_defect_on_an_old_day_is_caught_by_the_whole_table_tests_only(
