@@ -68,13 +68,10 @@
 
 with
 
+-- silver, read once (the recomputations take their histories from it too)
 silver_transactions as (
 
-    select
-        silver_transactions.transaction_id,
-        silver_transactions.customer_id,
-        silver_transactions.tx_epoch_s,
-        silver_transactions.tx_date
+    select silver_transactions.*
 
     from {{ ref('int_transactions_deduplicated') }} as silver_transactions
     where {{ data_tests_window_condition('silver_transactions.tx_date', days_before=history_days) }}
@@ -163,10 +160,9 @@ card_recomputed as (
         {{ transaction_features_sql(
             transactions="(
                 select history.*
-                from " ~ ref('int_transactions_deduplicated') ~ " as history
+                from silver_transactions as history
                 inner join card_histories
                     on history.transaction_id = card_histories.transaction_id
-                where " ~ data_tests_window_condition('history.tx_date', days_before=history_days) ~ "
             )",
             fraud_reports="(
                 select no_reports.*
@@ -241,10 +237,9 @@ global_recomputed as (
         {{ transaction_features_sql(
             transactions="(
                 select history.*
-                from " ~ ref('int_transactions_deduplicated') ~ " as history
+                from silver_transactions as history
                 inner join global_history
                     on history.transaction_id = global_history.transaction_id
-                where " ~ data_tests_window_condition('history.tx_date', days_before=history_days) ~ "
             )",
             fraud_reports="(
                 select known_reports.*
