@@ -74,7 +74,11 @@ silver_transactions as (
     select silver_transactions.*
 
     from {{ ref('int_transactions_deduplicated') }} as silver_transactions
-    where {{ data_tests_window_condition('silver_transactions.tx_date', days_before=history_days) }}
+    -- (a kept transaction lands on or after its day: the landed day's condition follows from
+    -- the transaction day's, and lets the scan skip older row groups)
+    where
+        {{ data_tests_window_condition('silver_transactions.tx_date', days_before=history_days) }}
+        and {{ data_tests_window_condition('silver_transactions._landed_date', days_before=history_days) }}
 
 ),
 
