@@ -19,13 +19,13 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ml.platform.errors import ConfigError, LandingError
@@ -83,7 +83,7 @@ DATASETS: dict[str, LandingDataset] = {d.name: d for d in (TRANSACTIONS, FRAUD_R
 TRANSACTIONS_PARTITION_KEY = TRANSACTIONS.partition_key
 FRAUD_REPORTS_PARTITION_KEY = FRAUD_REPORTS.partition_key
 
-_PARTITION_DIR = re.compile(r"^(?P<key>[a-z_]+)=(?P<day>\d{4}-\d{2}-\d{2})$")
+PARTITION_DIR = re.compile(r"^(?P<key>[a-z_]+)=(?P<day>\d{4}-\d{2}-\d{2})$")
 
 
 @dataclass
@@ -153,15 +153,7 @@ def write_landing(
         }
         return pa.Table.from_pydict(columns, schema=FRAUD_REPORTS_SCHEMA)
 
-    jobs = []
-    for offset, day in zip(range(first, last + 1), result.days, strict=True):
-        jobs.append((transactions, offset, TRANSACTIONS.file_path(root, day)))
-        jobs.append((fraud_reports, offset, FRAUD_REPORTS.file_path(root, day)))
-        result.fraud_reports += int(report_bounds[offset + 1] - report_bounds[offset])
-    # parquet encoding releases the GIL: write files on all cores
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        result.files = list(pool.map(lambda job: _write_atomically(job[0](job[1]), job[2]), jobs))
-
+    _write_days(result, root, first, transactions, fraud_reports)
     lo, hi = int(tx_bounds[first]), int(tx_bounds[last + 1])
     result.transactions = hi - lo
     written = (ledger.frauds >= lo) & (ledger.frauds < hi)
@@ -197,14 +189,13 @@ def _write_frame(
     def rows(table: pa.Table, bounds: np.ndarray, offset: int) -> pa.Table:
         return table.slice(int(bounds[offset]), int(bounds[offset + 1] - bounds[offset]))
 
-    jobs = []
-    for offset, day in zip(range(first, last + 1), result.days, strict=True):
-        day_reports = rows(report_table, report_bounds, offset)
-        jobs.append((rows(tx_table, tx_bounds, offset), TRANSACTIONS.file_path(root, day)))
-        jobs.append((day_reports, FRAUD_REPORTS.file_path(root, day)))
-        result.fraud_reports += day_reports.num_rows
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        result.files = list(pool.map(lambda job: _write_atomically(*job), jobs))
+    _write_days(
+        result,
+        root,
+        first,
+        lambda offset: rows(tx_table, tx_bounds, offset),
+        lambda offset: rows(report_table, report_bounds, offset),
+    )
     written = tx.iloc[tx_bounds[first] : tx_bounds[last + 1]]
     result.transactions = len(written)
     frauds = written[written["tx_fraud"] == 1]
@@ -215,6 +206,34 @@ def _write_frame(
     horizon_end = np.datetime64(world.end + dt.timedelta(days=1), "us")
     result.reports_pending = int((frauds["reported_at"].to_numpy() >= horizon_end).sum())
     return result
+
+
+def _write_days(
+    result: LandingWriteResult,
+    root: Path,
+    first: int,
+    transactions: Callable[[int], pa.Table],
+    fraud_reports: Callable[[int], pa.Table],
+) -> None:
+    """Write both feeds' files of ``result.days`` (day offsets from ``first``), each table made
+    by its feed's function of the day offset in the writing thread; record the files and the
+    fraud reports written."""
+    jobs = [
+        (make, offset, feed.file_path(root, day))
+        for offset, day in enumerate(result.days, start=first)
+        for feed, make in ((TRANSACTIONS, transactions), (FRAUD_REPORTS, fraud_reports))
+    ]
+
+    def write(job: tuple[Callable[[int], pa.Table], int, Path]) -> tuple[Path, int]:
+        make, offset, path = job
+        table = make(offset)
+        return _write_atomically(table, path), table.num_rows if make is fraud_reports else 0
+
+    # parquet encoding releases the GIL: write files on all cores
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        written = list(pool.map(write, jobs))
+    result.files = [path for path, _ in written]
+    result.fraud_reports += sum(reports for _, reports in written)
 
 
 def parse_day(value: str | None, option: str = "day") -> dt.date | None:
@@ -335,99 +354,3 @@ def read_landing(
             f"cannot read landing dataset {folder}: {str(exc).splitlines()[0]}"
         ) from exc
     return table.sort_by([(dataset.partition_key, "ascending"), (dataset.time_column, "ascending")])
-
-
-def validate_landing_file(path: Path | str) -> list[str]:
-    """Check one landing file against the contract; return the problems found (empty if none).
-
-    Checks the layout (dataset folder, ``key=YYYY-MM-DD`` partition, date in the file name), that
-    the file is parquet, the required columns and types, and the row rules that one file can
-    show: non-null keys, 0 <= tx_amount <= MAX_TX_AMOUNT, timestamps from MIN_EVENT_DATE to the
-    end of the partition day, one content per transaction_id. Rules that need other files (a report not
-    before its transaction) are checked by the warehouse.
-    """
-    path = Path(path)
-    problems: list[str] = []
-    dataset = DATASETS.get(path.parent.parent.name)
-    match = _PARTITION_DIR.match(path.parent.name)
-    day: dt.date | None = None
-    if dataset is None:
-        problems.append(
-            f"{path}: not under a dataset folder ({' or '.join(DATASETS)}) two levels up"
-        )
-    if match is None or (dataset and match["key"] != dataset.partition_key):
-        expected = f"{dataset.partition_key}=YYYY-MM-DD" if dataset else "<key>=YYYY-MM-DD"
-        problems.append(f"{path}: partition folder {path.parent.name!r} is not {expected}")
-    else:
-        try:
-            day = dt.date.fromisoformat(match["day"])
-        except ValueError:
-            problems.append(f"{path}: partition date {match['day']!r} is not a valid date")
-    if not path.name.endswith(".parquet"):
-        problems.append(f"{path}: file name does not end with .parquet")
-    if day and day.isoformat() not in path.name:
-        problems.append(f"{path}: file name does not contain the partition date {day.isoformat()}")
-    if dataset is None:
-        return problems
-
-    try:
-        table = pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        return [*problems, f"{path}: not a readable parquet file ({str(exc).splitlines()[0]})"]
-
-    usable = []
-    for expected in dataset.schema:
-        if expected.name not in table.column_names:
-            problems.append(f"{path}: missing column {expected.name} ({expected.type})")
-            continue
-        actual = table.schema.field(expected.name).type
-        if actual != expected.type:
-            problems.append(f"{path}: column {expected.name} is {actual}, expected {expected.type}")
-            continue
-        usable.append(expected.name)
-    if dataset.partition_key in table.column_names:
-        problems.append(
-            f"{path}: column {dataset.partition_key} repeats the partition key; leave it to the folder name"
-        )
-    problems += [f"{path}: {p}" for p in _row_problems(table, dataset, usable, day)]
-    return problems
-
-
-def _row_problems(
-    table: pa.Table, dataset: LandingDataset, usable: list[str], day: dt.date | None
-) -> list[str]:
-    problems = []
-    for name in usable:
-        nulls = table.column(name).null_count
-        if nulls:
-            problems.append(f"{nulls} row(s) with null {name}")
-    if "tx_amount" in usable:
-        amount = table.column("tx_amount")
-        bad = pc.sum(pc.or_(pc.less(amount, 0), pc.greater(amount, MAX_TX_AMOUNT))).as_py() or 0
-        nan = pc.sum(pc.is_nan(amount)).as_py() or 0
-        if bad or nan:
-            problems.append(f"{bad + nan} row(s) with tx_amount outside [0, {MAX_TX_AMOUNT:g}]")
-    if dataset.time_column in usable:
-        start = pa.scalar(dt.datetime.combine(MIN_EVENT_DATE, dt.time()), pa.timestamp("us"))
-        early = pc.sum(pc.less(table.column(dataset.time_column), start)).as_py() or 0
-        if early:
-            problems.append(f"{early} row(s) with {dataset.time_column} before {MIN_EVENT_DATE}")
-    if day and dataset.time_column in usable:
-        end = pa.scalar(
-            dt.datetime.combine(day + dt.timedelta(days=1), dt.time()), pa.timestamp("us")
-        )
-        late = pc.sum(pc.greater_equal(table.column(dataset.time_column), end)).as_py() or 0
-        if late:
-            problems.append(
-                f"{late} row(s) with {dataset.time_column} after the end of partition day {day}"
-            )
-    if "transaction_id" in usable and table.num_rows:
-        columns = [c for c in dataset.schema.names if c in usable]
-        distinct = table.select(columns).group_by(columns).aggregate([])
-        duplicates = table.num_rows - distinct.num_rows
-        if duplicates:
-            problems.append(f"{duplicates} exact duplicate row(s) (dropped by the warehouse)")
-        conflicting = distinct.num_rows - len(pc.unique(distinct.column("transaction_id")))
-        if conflicting:
-            problems.append(f"{conflicting} transaction_id(s) with more than one content")
-    return problems

@@ -20,7 +20,7 @@ from support.datarobot import DEPLOYMENT, TOKEN
 from ml.lifecycle.data import feature_matrix
 from ml.lifecycle.explain import Explainer
 from ml.platform.tables import FRAUD_REPORTS
-from ml.world.landing import validate_landing_file
+from ml.world.landing_checks import validate_landing_file
 
 pytestmark = pytest.mark.slow  # simulate, two dbt runs, train, a server
 

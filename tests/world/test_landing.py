@@ -19,9 +19,9 @@ from ml.world.landing import (
     TRANSACTIONS,
     TRANSACTIONS_SCHEMA,
     read_landing,
-    validate_landing_file,
     write_landing,
 )
+from ml.world.landing_checks import validate_landing_file
 from ml.world.simulator import SimulatedWorld, simulate
 
 SMALL = SimulationSettings(customers=200, terminals=400, days=40, seed=5, label_delay_days=7)

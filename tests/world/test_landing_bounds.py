@@ -1,4 +1,4 @@
-"""The Python landing contract check (ml.landing.validate_landing_file) follows issue 14's rules:
+"""The Python landing contract check (ml.world.landing_checks.validate_landing_file) follows issue 14's rules:
 a zero amount is valid (a zero-amount authorisation), a timestamp before MIN_EVENT_DATE is not."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ml.world.landing import MIN_EVENT_DATE, TRANSACTIONS_SCHEMA, validate_landing_file
+from ml.world.landing import MIN_EVENT_DATE, TRANSACTIONS_SCHEMA
+from ml.world.landing_checks import validate_landing_file
 
 
 def _landed(tmp_path: Path, amounts: list[float], times: list[dt.datetime]) -> Path:

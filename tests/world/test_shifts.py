@@ -17,7 +17,8 @@ from ml.world.card_testing import (
     CARD_TEST_LARGE_AMOUNT,
     SCENARIO_CARD_TESTING,
 )
-from ml.world.landing import validate_landing_file, write_landing
+from ml.world.landing import write_landing
+from ml.world.landing_checks import validate_landing_file
 from ml.world.shifts import drift_start
 from ml.world.simulator import TERMINAL_COMPROMISE_DAYS, WORLD_TABLES, SimulatedWorld, simulate
 

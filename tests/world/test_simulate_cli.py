@@ -9,7 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from ml.platform.settings import SimulationSettings
-from ml.world.landing import TRANSACTIONS, read_landing, validate_landing_file
+from ml.world.landing import TRANSACTIONS, read_landing
+from ml.world.landing_checks import validate_landing_file
 from ml.world.simulator import simulate
 
 SIZE = ["--customers", "60", "--terminals", "300", "--days", "12", "--seed", "4"]
