@@ -165,6 +165,15 @@ def measure(cmd: list[str], env: dict[str, str], log: Path, sample: float) -> Me
     )
 
 
+def seconds_by_kind(run_results: dict) -> dict[str, float]:
+    """Seconds of a dbt command's nodes (its run_results.json) by kind: model, test, seed..."""
+    seconds: dict[str, float] = {}
+    for node in run_results["results"]:
+        kind = node["unique_id"].split(".")[0]
+        seconds[kind] = seconds.get(kind, 0.0) + float(node["execution_time"])
+    return seconds
+
+
 # --- one world ---------------------------------------------------------------------------------
 @dataclass
 class World:
@@ -231,13 +240,12 @@ class World:
         ]
 
     def node_seconds(self) -> dict[str, float]:
-        """Seconds of the last dbt command's nodes by kind (model, test, unit_test, seed)."""
+        """Seconds of the last dbt command's nodes by kind (model, test, unit_test, seed), and
+        each model's own."""
         results = json.loads((self.target / "run_results.json").read_text())
-        seconds: dict[str, float] = {}
+        seconds = seconds_by_kind(results)
         for node in results["results"]:
-            kind = node["unique_id"].split(".")[0]
-            seconds[kind] = seconds.get(kind, 0.0) + float(node["execution_time"])
-            if kind == "model":  # and each model's own
+            if node["unique_id"].startswith("model."):
                 seconds[f"  {node['unique_id'].split('.')[-1]}"] = float(node["execution_time"])
         return seconds
 

@@ -154,8 +154,7 @@ class DbtSession:
 
     def __init__(self, rt: Runtime, worker: bool, dbt_vars: dict[str, Any] | None = None):
         self.rt = rt
-        # the settings' dbt vars, plus these (e.g. the daily builds' data_tests_scope)
-        self.dbt_vars = {**rt.dbt_vars(), **(dbt_vars or {})}
+        self.extra_vars = dbt_vars  # beside the settings' (rt.dbt_args)
         self.target_path = rt.dbt_target_path
         self.use_worker = worker and rt.target.type == "duckdb"
         self._process: Any = None
@@ -167,8 +166,7 @@ class DbtSession:
         profiles, target and target path itself)."""
         dbt = self.rt.settings.dbt
         return [
-            "--vars",
-            json.dumps(self.dbt_vars),
+            *self.rt.dbt_args(self.extra_vars),
             "--log-path",
             str(self.target_path / "logs"),
             "--target",

@@ -101,9 +101,10 @@ class Runtime:
     def dbt_vars(self) -> dict[str, Any]:
         return dbt_vars(self.settings)
 
-    def dbt_args(self) -> list[str]:
-        """Flags every dbt command from ``ml`` gets: the vars derived from the settings."""
-        return ["--vars", json.dumps(self.dbt_vars())]
+    def dbt_args(self, extra_vars: dict[str, Any] | None = None) -> list[str]:
+        """Flags every dbt command from ``ml`` gets: the vars derived from the settings (plus
+        ``extra_vars``, e.g. the daily builds' data_tests_scope)."""
+        return ["--vars", json.dumps({**self.dbt_vars(), **(extra_vars or {})})]
 
     def dbt(self, args: list[str], *, check: bool = True, stream: bool = False) -> DbtResult:
         """``dbt <args>`` on this target (a subprocess), with the settings' vars."""

@@ -236,16 +236,6 @@ def _write_days(
     result.fraud_reports += sum(reports for _, reports in written)
 
 
-def parse_day(value: str | None, option: str = "day") -> dt.date | None:
-    """Parse an ISO date given on the command line (None stays None)."""
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise ConfigError(f"{option} must be a date YYYY-MM-DD, got {value!r}") from None
-
-
 def simulate_landing(
     settings: SimulationSettings,
     root: Path | str,
