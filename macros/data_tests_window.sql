@@ -37,28 +37,33 @@
 {%- endmacro %}
 
 {% macro default__data_tests_window_start() -%}
-    {%- set transactions = data_tests_window_relation('stg_landing__transactions') -%}
-    {%- set reports = data_tests_window_relation('stg_landing__fraud_reports') -%}
-    {%- set latest -%}
-        (
-            select max(loads.loaded_at) from (
-                select max(loaded_tx._loaded_at) as loaded_at from {{ transactions }} as loaded_tx
-                union all
-                select max(loaded_rep._loaded_at) as loaded_at from {{ reports }} as loaded_rep
-            ) as loads
-        )
-    {%- endset -%}
-    (
-        select min(changed.changed_day) from (
-            select least(tx._landed_date, {{ try_cast('tx.tx_datetime', 'date') }}) as changed_day
-            from {{ transactions }} as tx
-            where tx._loaded_at = {{ latest }}
-            union all
-            select least(rep._landed_date, {{ try_cast('rep.reported_at', 'date') }}) as changed_day
-            from {{ reports }} as rep
-            where rep._loaded_at = {{ latest }}
-        ) as changed
-    )
+    {#- the bronze feeds that exist: a test can run before the other feed's first build -#}
+    {%- set feeds = [] -%}
+    {%- for name, day_column in [
+        ('stg_landing__transactions', 'tx_datetime'),
+        ('stg_landing__fraud_reports', 'reported_at'),
+    ] -%}
+        {%- set relation = data_tests_window_relation(name) -%}
+        {%- if relation is not none -%}
+            {%- do feeds.append((relation, day_column)) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if not feeds -%}
+        {{ return('cast(null as date)') }}
+    {%- endif -%}
+    {%- set maxima = [] -%}
+    {%- for relation, _ in feeds -%}
+        {%- do maxima.append('select max(loaded._loaded_at) as loaded_at from ' ~ relation ~ ' as loaded') -%}
+    {%- endfor -%}
+    {%- set latest = '(select max(loads.loaded_at) from (' ~ maxima | join(' union all ') ~ ') as loads)' -%}
+    {%- set changed = [] -%}
+    {%- for relation, day_column in feeds -%}
+        {%- do changed.append(
+            'select least(feed._landed_date, ' ~ try_cast('feed.' ~ day_column, 'date') ~ ') as changed_day'
+            ~ ' from ' ~ relation ~ ' as feed where feed._loaded_at = ' ~ latest
+        ) -%}
+    {%- endfor -%}
+    {{ return('(select min(changed.changed_day) from (' ~ changed | join(' union all ') ~ ') as changed)') }}
 {%- endmacro %}
 
 {#- True when the build tests the latest load only (var data_tests_scope). -#}
@@ -99,8 +104,11 @@
     {{ return('true') }}
 {%- endmacro %}
 
-{#- The relation of a model of this project, by name (tests cannot ref() at run time). -#}
+{#-
+    The relation of a model of this project, by name (tests cannot ref() at run time), or none
+    while it does not exist yet.
+-#}
 {% macro data_tests_window_relation(name) -%}
     {%- set node = graph.nodes['model.' ~ project_name ~ '.' ~ name] -%}
-    {{ return(api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias)) }}
+    {{ return(adapter.get_relation(database=node.database, schema=node.schema, identifier=node.alias)) }}
 {%- endmacro %}
