@@ -47,6 +47,10 @@ DBT_HINT = "run `dbt build` to create it"
 #: How the test set decides which cards are already known compromised (see evaluation_set).
 KNOWN_COMPROMISED_RULES = ("reported", "delay")
 KnownCompromisedRule = Literal["reported", "delay"]
+#: The order of the rows ``ml`` reads (by time; the id breaks ties), sorted by the engine.
+ROW_ORDER = ("tx_datetime", "transaction_id")
+#: What the test set needs of a fraud before or in it: which card, which day, reported when.
+FRAUD_COLUMNS = (CUSTOMER_COLUMN, DATE_COLUMN, REPORTED_AT)
 
 
 class EmptyWindowError(DataNotReadyError):
@@ -175,14 +179,17 @@ def read_features(wh: Warehouse, settings: Settings, start: dt.date, end: dt.dat
     sorted by transaction time, ``tx_date`` as ``datetime64`` (midnight)."""
     require_feature_table(wh, settings)
     frame = wh.read(
-        settings.model.feature_table, feature_columns(settings), DATE_COLUMN, start, end
+        settings.model.feature_table,
+        feature_columns(settings),
+        DATE_COLUMN,
+        start,
+        end,
+        order_by=ROW_ORDER,
     )
     frame[DATE_COLUMN] = pd.to_datetime(frame[DATE_COLUMN])
     frame[REPORTED_AT] = pd.to_datetime(frame[REPORTED_AT])
     frame[settings.model.label] = frame[settings.model.label].fillna(0).astype("int64")
-    return frame.sort_values(["tx_datetime", "transaction_id"], kind="stable").reset_index(
-        drop=True
-    )
+    return frame
 
 
 def feature_matrix(frame: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
@@ -233,10 +240,22 @@ def evaluation_set(
     * ``"delay"`` (the handbook's code): a fraud on a day up to ``D - delay_days - 1``, i.e. every
       fraud is assumed to be known exactly ``delay_days`` later, and not before.
     """
+    history = frame.loc[_between(frame, windows.train_start, windows.test_end)]
+    test_rows = history.loc[_between(history, windows.test_start, windows.test_end)]
+    return _without_known_compromised(test_rows, history.loc[history[label] == 1], windows, rule)
+
+
+def _without_known_compromised(
+    test_rows: pd.DataFrame,
+    frauds: pd.DataFrame,
+    windows: Windows,
+    rule: KnownCompromisedRule,
+) -> pd.DataFrame:
+    """``test_rows`` (rows of the test window) without the cards known compromised on their day,
+    knowing ``frauds``: the fraudulent rows (card, day, report time) of ``train_start ..
+    test_end`` (see :func:`evaluation_set`)."""
     if rule not in KNOWN_COMPROMISED_RULES:
         raise ValueError(f"unknown rule {rule!r}; choose from {', '.join(KNOWN_COMPROMISED_RULES)}")
-    history = frame.loc[_between(frame, windows.train_start, windows.test_end)]
-    frauds = history.loc[history[label] == 1]
     in_training = frauds[DATE_COLUMN] <= pd.Timestamp(windows.train_end)
     known_from_training = set(frauds.loc[in_training, CUSTOMER_COLUMN])
     days = []
@@ -246,9 +265,9 @@ def evaluation_set(
         else:
             seen = frauds[DATE_COLUMN] < day - pd.Timedelta(days=windows.delay_days)
         known = known_from_training.union(frauds.loc[seen, CUSTOMER_COLUMN])
-        rows = history.loc[history[DATE_COLUMN] == day]
+        rows = test_rows.loc[test_rows[DATE_COLUMN] == day]
         days.append(rows.loc[~rows[CUSTOMER_COLUMN].isin(known)])
-    test = pd.concat(days) if days else history.iloc[:0]
+    test = pd.concat(days) if days else test_rows.iloc[:0]
     return test.reset_index(drop=True)
 
 
@@ -272,38 +291,84 @@ def split_frame(
     ``rule``: see :func:`evaluation_set`."""
     train = training_set(frame, windows, label)
     test = evaluation_set(frame, windows, label, rule)
-    if train.empty:
+    return _checked(Split(windows=windows, train=train, test=test), label)
+
+
+def _checked(split: Split, label: str) -> Split:
+    windows = split.windows
+    if split.train.empty:
         raise EmptyWindowError(
             f"no transactions in the training window {windows.train_start}..{windows.train_end}; "
             "choose another window (--test-end / --train-days) or load more data"
         )
-    if int(train[label].sum()) == 0:
+    if int(split.train[label].sum()) == 0:
         raise EmptyWindowError(
             f"no fraud reported by {windows.test_start} in the training window "
             f"{windows.train_start}..{windows.train_end}; widen it with --train-days"
         )
-    if test.empty:
+    if split.test.empty:
         raise EmptyWindowError(
             f"no transactions in the test window {windows.test_start}..{windows.test_end}; "
             "choose another --test-end"
         )
-    return Split(windows=windows, train=train, test=test)
+    return split
+
+
+def read_frauds(wh: Warehouse, settings: Settings, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """The fraudulent rows of ``start <= tx_date <= end`` (by the table's label): card, day and
+    report time only, what tells which cards are known compromised (:func:`evaluation_set`)."""
+    label = settings.model.label
+    columns = [*FRAUD_COLUMNS, label]
+    frame = wh.read(settings.model.feature_table, columns, DATE_COLUMN, start, end)
+    frauds = frame.loc[frame[label] == 1, list(FRAUD_COLUMNS)].reset_index(drop=True)
+    frauds[DATE_COLUMN] = pd.to_datetime(frauds[DATE_COLUMN])
+    frauds[REPORTED_AT] = pd.to_datetime(frauds[REPORTED_AT])
+    return frauds
+
+
+def _test_rows(
+    wh: Warehouse, settings: Settings, windows: Windows, earlier_frauds: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """The test set of ``windows``: the rows of the test window read whole, the rows before it
+    only as frauds (``earlier_frauds`` if the caller holds those of the training window)."""
+    label = settings.model.label
+    before_test = windows.test_start - dt.timedelta(days=1)
+    if earlier_frauds is None:
+        earlier = [read_frauds(wh, settings, windows.train_start, before_test)]
+    else:  # the training window's: read only the delay's
+        earlier = [earlier_frauds]
+        if windows.delay_days:
+            delay_start = windows.train_end + dt.timedelta(days=1)
+            earlier.append(read_frauds(wh, settings, delay_start, before_test))
+    rows = read_features(wh, settings, windows.test_start, windows.test_end)
+    frauds = pd.concat(
+        [frame[list(FRAUD_COLUMNS)] for frame in [*earlier, rows.loc[rows[label] == 1]]],
+        ignore_index=True,
+    )
+    return _without_known_compromised(rows, frauds, windows, settings.training.known_compromised)
 
 
 def load_split(wh: Warehouse, settings: Settings, windows: Windows) -> Split:
-    """Read ``windows.train_start .. windows.test_end`` from the feature table and split it."""
-    frame = read_features(wh, settings, windows.train_start, windows.test_end)
-    return split_frame(frame, windows, settings.model.label, settings.training.known_compromised)
+    """The split of ``windows`` read from the feature table; equal to :func:`split_frame` of
+    ``train_start .. test_end`` read whole, but the delay window is read as frauds only (four
+    columns) and the training and test windows one after the other, each sorted by the engine:
+    a third fewer rows read and no second copy to sort (bench/README.md, ``ml train`` at 10x)."""
+    label = settings.model.label
+    rows = read_features(wh, settings, windows.train_start, windows.train_end)
+    frauds = rows.loc[rows[label] == 1, list(FRAUD_COLUMNS)]
+    train = training_set(rows, windows, label)
+    del rows
+    test = _test_rows(wh, settings, windows, frauds)
+    return _checked(Split(windows=windows, train=train, test=test), label)
 
 
 def load_test_set(wh: Warehouse, settings: Settings, windows: Windows) -> pd.DataFrame:
     """The test set of ``windows`` (compromised cards excluded), e.g. to validate a model.
 
-    Reads from ``windows.train_start`` so that known-compromised cards can be excluded.
-    Raises :class:`EmptyWindowError` if no transaction is left.
+    Reads the frauds from ``windows.train_start`` on so that known-compromised cards can be
+    excluded. Raises :class:`EmptyWindowError` if no transaction is left.
     """
-    frame = read_features(wh, settings, windows.train_start, windows.test_end)
-    test = evaluation_set(frame, windows, settings.model.label, settings.training.known_compromised)
+    test = _test_rows(wh, settings, windows)
     if test.empty:
         raise EmptyWindowError(
             f"no transactions in the test window {windows.test_start}..{windows.test_end}"
@@ -341,6 +406,7 @@ __all__ = [
     "make_windows",
     "prequential_windows",
     "read_features",
+    "read_frauds",
     "require_feature_table",
     "split_frame",
     "table_date_range",

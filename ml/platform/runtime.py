@@ -87,7 +87,8 @@ class Runtime:
     @contextmanager
     def warehouse(self, read_only: bool = False) -> Iterator[Warehouse]:
         """The target's warehouse, closed on exit."""
-        with open_warehouse(self.target, read_only=read_only) as wh:
+        memory_limit = self.settings.warehouse.duckdb_memory_limit
+        with open_warehouse(self.target, read_only, duckdb_memory_limit=memory_limit) as wh:
             yield wh
 
     # -- dbt ---------------------------------------------------------------------------------------

@@ -24,6 +24,20 @@ class DbtSettings(_Section):
     target: str | None = None
 
 
+class WarehouseSettings(_Section):
+    """ml's own connection to the target's warehouse (dbt's connection comes from profiles.yml)."""
+
+    # DuckDB's buffer pool in ml's processes (train, score, validate, report, serve): DuckDB
+    # keeps the blocks a query scanned cached up to its limit, and a window of the feature table
+    # scans blocks of every day (the table is ordered by card and terminal, not by day). With the
+    # profile's 3GB, `ml train` on the 10x world cached 1.2 GB for a 137 MB frame and peaked at
+    # 2.5 GB (4.7x its 1x peak; bench/bench_scale.py). ml's queries read windows and anti-join
+    # keys: past the limit DuckDB spills them to the profile's temp_directory (a sort of 17.7M
+    # rows and an anti-join of 3M keys ran at 256MB). null: the profile's memory_limit. A process
+    # that runs dbt on the same file in-process shares dbt's (DuckDB opens a file once per process).
+    duckdb_memory_limit: str | None = "256MB"
+
+
 class FeatureSettings(_Section):
     """Feature semantics of the gold table (the Fraud Detection Handbook, chapter 3.4): the dbt
     vars of the same names come from here, and so does the online feature state."""

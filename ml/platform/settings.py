@@ -43,6 +43,7 @@ from ml.platform.sections import (
     SimulationSettings,
     TrainingSettings,
     ValidationSettings,
+    WarehouseSettings,
 )
 
 DEFAULTS_FILE = Path(__file__).with_name("settings.yaml")
@@ -72,6 +73,7 @@ class Settings(BaseSettings):
     )
 
     dbt: DbtSettings = DbtSettings()
+    warehouse: WarehouseSettings = WarehouseSettings()
     features: FeatureSettings = FeatureSettings()
     simulation: SimulationSettings = SimulationSettings()
     landing: LandingSettings = LandingSettings()

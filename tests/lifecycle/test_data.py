@@ -159,6 +159,12 @@ def test_load_split_reads_the_feature_table(mlflow_settings, feature_table):
         # when the split is loaded
         split = data.load_split(wh, mlflow_settings, windows)
         test = data.load_test_set(wh, mlflow_settings, windows)
+        whole = data.read_features(wh, mlflow_settings, windows.train_start, windows.test_end)
+    # then it is the split of the three windows read whole (the delay read as frauds only)
+    in_one_read = data.split_frame(whole, windows)
+    pd.testing.assert_frame_equal(split.train, in_one_read.train)
+    pd.testing.assert_frame_equal(split.test, in_one_read.test)
+    pd.testing.assert_frame_equal(test, in_one_read.test)
     # then it covers the windows, keeps features as the model input, and matches load_test_set
     assert (first, last) == (min(feature_table["tx_date"]), max(feature_table["tx_date"]))
     assert split.train["tx_date"].min() == pd.Timestamp(windows.train_start)
@@ -172,6 +178,30 @@ def test_load_split_reads_the_feature_table(mlflow_settings, feature_table):
     matrix = data.feature_matrix(split.test, mlflow_settings.model.features)
     assert list(matrix.columns) == mlflow_settings.model.features
     assert (matrix.dtypes == "float64").all()
+
+
+def test_ml_opens_duckdb_with_its_own_memory_limit(mlflow_settings, feature_table, monkeypatch):
+    monkeypatch.delenv("FRAUDOPS_DUCKDB_MEMORY_LIMIT", raising=False)  # the profile's default
+    # given the settings' limit for ml's connection (the profile's 3GB is dbt's)
+    settings = mlflow_settings.model_copy(
+        update={
+            "warehouse": mlflow_settings.warehouse.model_copy(
+                update={"duckdb_memory_limit": "300MB"}
+            )
+        }
+    )
+    with Runtime.build(settings).warehouse(read_only=True) as wh:
+        limit = wh.scalar("select current_setting('memory_limit')")
+        threads = wh.scalar("select current_setting('threads')")
+    # then DuckDB's buffer pool is bounded by it; the profile's other options still apply
+    assert limit == "286.1 MiB"  # 300 MB as DuckDB reports it
+    assert int(threads) == 2
+    # and null means the profile's
+    profile = settings.model_copy(
+        update={"warehouse": settings.warehouse.model_copy(update={"duckdb_memory_limit": None})}
+    )
+    with Runtime.build(profile).warehouse(read_only=True) as wh:
+        assert wh.scalar("select current_setting('memory_limit')") == "2.7 GiB"  # 3GB
 
 
 def test_missing_feature_table_says_to_run_dbt(mlflow_settings):

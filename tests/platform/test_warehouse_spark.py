@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from support.spark import REPO_ROOT, local_spark_target
 
-from ml.platform.errors import DataNotReadyError
+from ml.platform.errors import ConfigError, DataNotReadyError
 from ml.platform.runtime import Runtime
 from ml.platform.settings import load_settings
 from ml.platform.warehouse import DuckDBWarehouse, SparkWarehouse, Target, local_spark_conf
@@ -92,6 +92,24 @@ def test_write_then_read_gives_the_same_frame_on_both(both: dict[str, Any], sche
     assert len(read["spark"]) == sum(1 for i in range(10) if i % 3 in (1, 2))
     assert str(read["spark"]["fraud_scenario"].dtype) == "Int32"
     assert read["spark"]["scored_at"].iloc[0] == pd.Timestamp("2018-05-02 03:04:05.123456")
+
+
+@pytest.mark.spark
+def test_both_engines_return_the_rows_in_the_order_asked(both: dict[str, Any], schema: str) -> None:
+    # given rows written out of order (ids descending; three days, ties within a day)
+    frame = predictions(list(range(9, -1, -1)))
+    relation = f"{schema}.predictions"
+    for name, wh in both.items():
+        wh.write(frame, relation)
+        # when read ordered by day then id, without sorting the frame
+        read = wh.read(
+            relation, ["transaction_id", "tx_date"], order_by=("tx_date", "transaction_id")
+        )
+        # then the engine sorted them
+        expected = frame.sort_values(["tx_date", "transaction_id"])["transaction_id"].tolist()
+        assert read["transaction_id"].tolist() == expected, name
+        with pytest.raises(ConfigError, match="invalid column name"):
+            wh.read(relation, ["transaction_id"], order_by=("tx_date; drop table x",))
 
 
 @pytest.mark.spark

@@ -27,10 +27,15 @@ from ml.platform.warehouse.spark import (
 
 
 @contextmanager
-def open_warehouse(target: Target, read_only: bool = False) -> Iterator[Warehouse]:
-    """Open the warehouse behind a resolved dbt target; close it on exit."""
+def open_warehouse(
+    target: Target, read_only: bool = False, duckdb_memory_limit: str | None = None
+) -> Iterator[Warehouse]:
+    """Open the warehouse behind a resolved dbt target; close it on exit. ``duckdb_memory_limit``:
+    DuckDB's buffer pool for this connection instead of the profile's (settings ``warehouse``)."""
     if target.type == "duckdb":
-        wh: Warehouse = DuckDBWarehouse(target, read_only=read_only)
+        wh: Warehouse = DuckDBWarehouse(
+            target, read_only=read_only, memory_limit=duckdb_memory_limit
+        )
     elif target.type in SPARK_TABLE_FORMATS:
         wh = SparkWarehouse(target)
     else:

@@ -43,8 +43,10 @@ class Warehouse(ABC):
         date_column: str | None = None,
         start: dt.date | None = None,
         end: dt.date | None = None,
+        order_by: Sequence[str] = (),
     ) -> pd.DataFrame:
-        """Rows of ``relation`` (only ``columns``), with ``start <= date_column <= end`` if given."""
+        """Rows of ``relation`` (only ``columns``), with ``start <= date_column <= end`` if given,
+        sorted by ``order_by`` in the engine (cheaper than sorting the frame: no second copy)."""
 
     @abstractmethod
     def write(
@@ -139,3 +141,15 @@ class Warehouse(ABC):
 
 def _sql_literal(value: dt.date) -> str:
     return f"date '{value.isoformat()}'"
+
+
+def _check_columns(columns: Sequence[str]) -> list[str]:
+    for column in columns:
+        if not _COLUMN.match(column):
+            raise ConfigError(f"invalid column name {column!r}")
+    return list(columns)
+
+
+def _order_by(columns: Sequence[str]) -> str:
+    """`` order by a, b`` (checked column names), or nothing."""
+    return f" order by {', '.join(_check_columns(columns))}" if columns else ""

@@ -18,7 +18,7 @@ import pandas as pd
 
 from ml.platform.errors import ConfigError
 from ml.platform.targets import Target
-from ml.platform.warehouse.base import Warehouse, _check_relation
+from ml.platform.warehouse.base import Warehouse, _check_relation, _order_by
 
 
 def _connect(target: Target) -> Any:
@@ -85,6 +85,7 @@ class DatabricksSqlWarehouse(Warehouse):
         date_column: str | None = None,
         start: dt.date | None = None,
         end: dt.date | None = None,
+        order_by: Sequence[str] = (),
     ) -> pd.DataFrame:
         where, parameters = [], {}
         if date_column and start:
@@ -94,7 +95,8 @@ class DatabricksSqlWarehouse(Warehouse):
             where.append(f"{date_column} <= :end")
             parameters["end"] = end
         sql = f"select {', '.join(columns) if columns else '*'} from {self._name(relation)}"
-        return self._query(sql + (f" where {' and '.join(where)}" if where else ""), parameters)
+        sql += f" where {' and '.join(where)}" if where else ""
+        return self._query(sql + _order_by(order_by), parameters)
 
     def scalar(self, sql: str) -> Any:
         frame = self._query(self._qualified(sql))

@@ -10,7 +10,13 @@ import pandas as pd
 
 from ml.platform.errors import ConfigError, DataNotReadyError
 from ml.platform.targets import Target, duckdb_path
-from ml.platform.warehouse.base import _COLUMN, Warehouse, _check_relation, _sql_literal
+from ml.platform.warehouse.base import (
+    _COLUMN,
+    Warehouse,
+    _check_relation,
+    _order_by,
+    _sql_literal,
+)
 
 
 class WarehouseBusyError(DataNotReadyError):
@@ -34,7 +40,9 @@ def _open_error(path: Any, exc: Exception) -> DataNotReadyError:
 class DuckDBWarehouse(Warehouse):
     """DuckDB file of the ``local`` target (dbt-duckdb)."""
 
-    def __init__(self, target: Target, read_only: bool = False):
+    def __init__(self, target: Target, read_only: bool = False, memory_limit: str | None = None):
+        """``memory_limit``: DuckDB's buffer pool, instead of the profile's ``memory_limit``
+        (when this opens the file first in the process)."""
         import duckdb
 
         self.target = target
@@ -49,6 +57,8 @@ class DuckDBWarehouse(Warehouse):
                 key: str(value)
                 for key, value in (target.config.get("config_options") or {}).items()
             }
+            if memory_limit:
+                settings["memory_limit"] = memory_limit
             if "temp_directory" in settings:  # relative to the project, like the file
                 settings["temp_directory"] = str(target.project_dir / settings["temp_directory"])
             try:
@@ -88,7 +98,9 @@ class DuckDBWarehouse(Warehouse):
         ).fetchall()
         return [r[0] for r in rows]
 
-    def read(self, relation, columns=None, date_column=None, start=None, end=None) -> pd.DataFrame:
+    def read(
+        self, relation, columns=None, date_column=None, start=None, end=None, order_by=()
+    ) -> pd.DataFrame:
         _check_relation(relation)
         cols = ", ".join(columns) if columns else "*"
         where = []
@@ -97,7 +109,7 @@ class DuckDBWarehouse(Warehouse):
         if date_column and end:
             where.append(f"{date_column} <= {_sql_literal(end)}")
         sql = f"select {cols} from {relation}" + (f" where {' and '.join(where)}" if where else "")
-        return self.con.execute(sql).df()
+        return self.con.execute(sql + _order_by(order_by)).df()
 
     def scalar(self, sql: str) -> Any:
         # fetchall, not fetchone: DuckDB >= 2 refuses register() while a result is unfinished

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ml.platform.errors import ConfigError, DataNotReadyError
 from ml.platform.targets import Target
-from ml.platform.warehouse.base import Warehouse, _check_relation, _sql_literal
+from ml.platform.warehouse.base import Warehouse, _check_columns, _check_relation, _sql_literal
 
 # --- Spark / Databricks ------------------------------------------------------------------------
 
@@ -194,10 +194,14 @@ class SparkWarehouse(Warehouse):
     def columns(self, relation: str) -> list[str]:
         return list(self.spark.table(self._name(relation)).columns)
 
-    def read(self, relation, columns=None, date_column=None, start=None, end=None) -> pd.DataFrame:
+    def read(
+        self, relation, columns=None, date_column=None, start=None, end=None, order_by=()
+    ) -> pd.DataFrame:
         frame = self._between(self.spark.table(self._name(relation)), date_column, start, end)
         if columns:
             frame = frame.select(*columns)
+        if order_by:
+            frame = frame.orderBy(*_check_columns(order_by))
         return self._to_pandas(frame)
 
     @staticmethod
