@@ -105,21 +105,36 @@ built_on_changed_days as (
 
 ),
 
--- transactions not in the table yet: they change rows from their own time on
-new_transactions as (
+-- silver's side of the same days: both anti-joins below join two days' worth of rows (a
+-- transaction whose day differs between the two sides makes both of its days changed days)
+-- instead of hashing every silver row (at 730 days of history: 0.97 -> 0.57 s per run)
+silver_on_changed_days as (
 
     select
         silver_transactions.transaction_id,
         silver_transactions.customer_id,
         silver_transactions.terminal_id,
-        silver_transactions.tx_epoch_s,
-        silver_transactions.tx_epoch_s as affects_from_epoch_s
+        silver_transactions.tx_epoch_s
 
     from silver_transactions
     inner join changed_days
         on silver_transactions.tx_date = changed_days.tx_date
+
+),
+
+-- transactions not in the table yet: they change rows from their own time on
+new_transactions as (
+
+    select
+        silver_on_changed_days.transaction_id,
+        silver_on_changed_days.customer_id,
+        silver_on_changed_days.terminal_id,
+        silver_on_changed_days.tx_epoch_s,
+        silver_on_changed_days.tx_epoch_s as affects_from_epoch_s
+
+    from silver_on_changed_days
     left join built_on_changed_days
-        on silver_transactions.transaction_id = built_on_changed_days.transaction_id
+        on silver_on_changed_days.transaction_id = built_on_changed_days.transaction_id
     where built_on_changed_days.transaction_id is null
 
 ),
@@ -136,9 +151,9 @@ removed_transactions as (
         built_on_changed_days.tx_epoch_s as affects_from_epoch_s
 
     from built_on_changed_days
-    left join silver_transactions
-        on built_on_changed_days.transaction_id = silver_transactions.transaction_id
-    where silver_transactions.transaction_id is null
+    left join silver_on_changed_days
+        on built_on_changed_days.transaction_id = silver_on_changed_days.transaction_id
+    where silver_on_changed_days.transaction_id is null
 
 ),
 
@@ -244,14 +259,17 @@ affected as (
 
 ),
 
--- the history their features read: feature_lookback_days() before the earliest of them
+-- the history their features read: feature_lookback_days() before the earliest of them. Every
+-- affected row is at or after a changed row's time or the time it affects from (the joins
+-- above), so the earliest of those, taken over the few changed rows, is early enough (at 730
+-- days of history: 0.57 -> 0.40 s per run, against a join of every silver row with affected)
 history_start as (
 
-    select min(silver_transactions.tx_epoch_s) - {{ lookback_seconds }} as after_epoch_s
+    select
+        min(least(changed.tx_epoch_s, changed.affects_from_epoch_s))
+        - {{ lookback_seconds }} as after_epoch_s
 
-    from silver_transactions
-    inner join affected
-        on silver_transactions.transaction_id = affected.transaction_id
+    from changed
 
 ),
 
