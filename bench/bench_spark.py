@@ -39,7 +39,6 @@ from rich.console import Console
 from rich.table import Table
 
 from ml.platform.settings import SimulationSettings
-from ml.serving.inference_log import initialise_log
 from ml.world.landing import simulate_landing
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -55,9 +54,8 @@ FEATURES = "gold.transaction_features"
 
 def _build(target: str, workdir: Path, landing: Path, threads: int | None) -> Built:
     env = {**os.environ, "FRAUDOPS_LANDING_ROOT": str(landing)}
-    # an empty inference log, as `ml serve` leaves it on start (Spark cannot read a missing one)
+    # an inference log of its own (none written: the serving models build over no rows)
     env["FRAUDOPS_SERVING_LOG_DIR"] = str(workdir / "serving")
-    initialise_log(workdir / "serving")
     if target == "local":
         env["FRAUDOPS_DUCKDB_PATH"] = str(workdir / "local" / "warehouse.duckdb")
         (workdir / "local").mkdir(parents=True, exist_ok=True)

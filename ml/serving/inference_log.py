@@ -154,9 +154,9 @@ class InferenceLog:
 def initialise_log(folder: Path | str) -> None:
     """Create the log's folders, each with a zero-row file of its schema if it has no file yet.
 
-    DuckDB reads an empty log as an empty typed relation (macros/read_serving_log.sql), but
-    Spark's parquet source and Databricks' read_files fail on a folder without files; with
-    this file, the serving staging model builds on every target before the first request.
+    DuckDB and local Spark read a missing or empty log as no rows (macros/read_serving_log.sql),
+    but Databricks' read_files fails on a folder without files; with this file, the serving
+    staging model builds there too before the first request.
     """
     for kind, schema in SCHEMAS.items():
         path = Path(folder) / kind

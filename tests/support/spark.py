@@ -27,8 +27,6 @@ from typing import Any, Self
 
 import pytest
 
-from ml.serving.inference_log import initialise_log
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHUFFLE_PARTITIONS = "2"
 #: dbt threads for builds on the local ``spark`` target (profiles.yml has 1). Each node is a small
@@ -45,11 +43,10 @@ def spark_env(base: Path, landing_root: Path | None = None) -> dict[str, str]:
         "FRAUDOPS_SPARK_DRIVER_MEMORY": "2g",
         # Spark's "hostname resolves to a loopback address" warning, and no reverse DNS lookups
         "SPARK_LOCAL_IP": "127.0.0.1",
-        # the serving log the `serving` models read: Spark needs a file to infer its schema,
-        # which the server writes on start (ml/serving/inference_log.py:initialise_log)
+        # the serving log the `serving` models read: no folder yet, as on a fresh clone before
+        # any server ran (the source is then a table with no rows, macros/read_serving_log.sql)
         "FRAUDOPS_SERVING_LOG_DIR": str(base / "serving"),
     }
-    initialise_log(base / "serving")
     if landing_root is not None:
         env["FRAUDOPS_LANDING_ROOT"] = str(landing_root)
     return env
