@@ -144,9 +144,10 @@ def _sql_literal(value: dt.date) -> str:
 
 
 def _check_columns(columns: Sequence[str]) -> list[str]:
-    for column in columns:
-        if not _COLUMN.match(column):
-            raise ConfigError(f"invalid column name {column!r}")
+    """``columns`` as a list; a ConfigError naming every one that is not a plain identifier."""
+    bad = [name for name in columns if not _COLUMN.match(name)]
+    if bad:
+        raise ConfigError(f"invalid column name(s) {', '.join(map(repr, bad))}")
     return list(columns)
 
 

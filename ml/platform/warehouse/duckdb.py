@@ -8,11 +8,11 @@ from typing import Any
 
 import pandas as pd
 
-from ml.platform.errors import ConfigError, DataNotReadyError
+from ml.platform.errors import DataNotReadyError
 from ml.platform.targets import Target, duckdb_path
 from ml.platform.warehouse.base import (
-    _COLUMN,
     Warehouse,
+    _check_columns,
     _check_relation,
     _order_by,
     _sql_literal,
@@ -148,10 +148,9 @@ class DuckDBWarehouse(Warehouse):
     ) -> tuple[str, list[str]]:
         """The SELECT of :meth:`read_unmatched` (an anti-join) and its parameters."""
         _check_relation(relation)
-        names = [*columns, key, *(other_where or {}), *([date_column] if date_column else [])]
-        bad = [n for n in names if not _COLUMN.match(n)]
-        if bad:
-            raise ConfigError(f"invalid column name(s) {', '.join(map(repr, bad))}")
+        _check_columns(
+            [*columns, key, *(other_where or {}), *([date_column] if date_column else [])]
+        )
         where = []
         if date_column and start:
             where.append(f"r.{date_column} >= {_sql_literal(start)}")
